@@ -1,0 +1,1 @@
+"""The ``simutrador`` command line (click)."""

@@ -1,0 +1,398 @@
+"""Checking a `SessionParams` field by field, collecting every problem at once.
+
+`check_params` turns a raw request into `CheckedParams` (normalized symbols, aware
+UTC datetimes, Decimal money, frozen metadata) or raises one `SimutradorError`
+whose details list every problem found. The error code is the most specific one
+present, by `_CODE_PRIORITY`. Checks against the market data itself (does the
+symbol exist, is the range covered) are the catalog validator's job and are added
+to the same problem list by the `Engine`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
+from typing import Any, Final
+
+import attrs
+
+from simutrador.errors import ErrorCode, SimutradorError
+from simutrador.models import EMPTY_MAPPING, SessionParams
+from simutrador.settings import EffectiveLimits, SessionSettings
+from simutrador.symbols import SymbolProblem, normalize_symbol
+
+__all__ = ["CheckedParams", "Problem", "check_metadata", "check_params", "parse_moment", "parse_money", "raise_problems"]
+
+MAX_TEXT_LENGTH: Final = 64
+"""Longest string accepted for dates, numbers and the data provider."""
+MAX_COMMISSION_PER_SHARE: Final = Decimal(100)
+MAX_SLIPPAGE_BPS: Final = Decimal(10_000)
+_MAX_METADATA_KEY_LENGTH: Final = 128
+_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]*")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,4})?")
+_CENT: Final = Decimal("0.01")
+_END_OF_DAY: Final = time(23, 59, 59, 999999)
+
+_CODE_PRIORITY: Final = (
+    ErrorCode.VALIDATION_FAILED,
+    ErrorCode.INVALID_SYMBOL,
+    ErrorCode.INVALID_DATE_RANGE,
+    ErrorCode.INSUFFICIENT_CAPITAL,
+)
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class Problem:
+    """One thing wrong with a request.
+
+    Attributes:
+        code: The error code this problem calls for.
+        field: The request field at fault (``symbols``, ``start_date``...).
+        message: What is wrong, for people.
+        details: Extra machine-readable facts (the symbol, the allowed range...).
+    """
+
+    code: ErrorCode
+    field: str
+    message: str
+    details: Mapping[str, Any] = EMPTY_MAPPING
+
+    def to_dict(self) -> dict[str, Any]:
+        """The problem as plain data for error details."""
+        return {"code": self.code.value, "field": self.field, "message": self.message, **self.details}
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class CheckedParams:
+    """A request whose every field is well-formed and within the limits.
+
+    Attributes:
+        symbols: Canonical symbols, in request order, no duplicates.
+        start_date: Aware UTC start.
+        end_date: Aware UTC end, inclusive.
+        initial_capital: Starting cash.
+        commission_per_share: Commission per share.
+        slippage_bps: Slippage in basis points.
+        data_provider: The provider asked for, or None.
+        metadata: Read-only copy of the caller's metadata.
+        session_id: The client-chosen id, or None.
+    """
+
+    symbols: tuple[str, ...]
+    start_date: datetime
+    end_date: datetime
+    initial_capital: Decimal
+    commission_per_share: Decimal
+    slippage_bps: Decimal
+    data_provider: str | None
+    metadata: Mapping[str, Any]
+    session_id: str | None
+
+
+def raise_problems(problems: Sequence[Problem], extra_details: Mapping[str, Any] | None = None) -> None:
+    """Raise one `SimutradorError` for all `problems` (no-op when there are none).
+
+    The code is the highest-priority code among the problems; the message joins
+    every problem's message; details hold ``problems``, ``fields`` and `extra_details`.
+    """
+    if not problems:
+        return
+    present = {p.code for p in problems}
+    code = next(c for c in _CODE_PRIORITY if c in present) if present & set(_CODE_PRIORITY) else problems[0].code
+    details: dict[str, Any] = {
+        "problems": [p.to_dict() for p in problems],
+        "fields": sorted({p.field for p in problems}),
+    }
+    if extra_details:
+        details.update(extra_details)
+    raise SimutradorError(code, "; ".join(p.message for p in problems), details)
+
+
+def parse_moment(value: object, *, end_of_day: bool) -> datetime | str:
+    """Turn a date, datetime or ISO string into an aware UTC datetime.
+
+    A naive datetime is UTC; a bare date means the whole day (its first or last
+    microsecond, by `end_of_day`). Returns a reason string when `value` is unusable.
+    """
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, _END_OF_DAY if end_of_day else time(0), tzinfo=UTC)
+    if not isinstance(value, str):
+        return f"expected a date or ISO-8601 datetime string, got {type(value).__name__}"
+    text = value.strip()
+    if len(text) > MAX_TEXT_LENGTH or not text.isascii():
+        return "not a date (YYYY-MM-DD) or ISO-8601 datetime"
+    try:
+        if len(text) == 10:
+            return parse_moment(date.fromisoformat(text), end_of_day=end_of_day)
+        return parse_moment(datetime.fromisoformat(text), end_of_day=end_of_day)
+    except ValueError:
+        return "not a date (YYYY-MM-DD) or ISO-8601 datetime"
+    except OverflowError:  # pragma: no cover - astimezone at the edge of datetime's range
+        return "date out of range"
+
+
+def parse_money(value: object) -> Decimal | str:
+    """Turn a Decimal, int, float or numeric string into a finite Decimal.
+
+    Returns a reason string for booleans, NaN/Infinity, malformed strings and
+    other types.
+    """
+    if isinstance(value, bool):
+        return "expected a number, got a boolean"
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else "must be a finite number"
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value)) if math.isfinite(value) else "must be a finite number"
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > MAX_TEXT_LENGTH or not _NUMBER.fullmatch(text):
+            return "expected a decimal number"
+        try:
+            return Decimal(text)
+        except InvalidOperation:  # pragma: no cover - the pattern admits only valid literals
+            return "expected a decimal number"
+    return f"expected a number, got {type(value).__name__}"
+
+
+def _check_symbols(raw: object, limits: EffectiveLimits, problems: list[Problem]) -> tuple[str, ...]:
+    if not isinstance(raw, tuple):
+        problems.append(Problem(code=ErrorCode.VALIDATION_FAILED, field="symbols", message="symbols must be a list of strings"))
+        return ()
+    items: tuple[object, ...] = raw  # pyright: ignore[reportUnknownVariableType]
+    if not items:
+        problems.append(Problem(code=ErrorCode.VALIDATION_FAILED, field="symbols", message="at least one symbol is required"))
+        return ()
+    if len(items) > limits.max_symbols:
+        problems.append(
+            Problem(
+                code=ErrorCode.VALIDATION_FAILED,
+                field="symbols",
+                message=f"too many symbols: {len(items)} > {limits.max_symbols} allowed on the {limits.plan.value} plan",
+                details={"count": len(items), "max_symbols": limits.max_symbols},
+            )
+        )
+        return ()
+    normalized: list[str] = []
+    seen: set[str] = set()
+    malformed: list[dict[str, str]] = []
+    duplicates: list[str] = []
+    for item in items:
+        result = normalize_symbol(item)
+        if isinstance(result, SymbolProblem):
+            malformed.append({"symbol": result.symbol, "reason": result.reason})
+        elif result in seen:
+            duplicates.append(result)
+        else:
+            seen.add(result)
+            normalized.append(result)
+    if malformed:
+        problems.append(
+            Problem(
+                code=ErrorCode.INVALID_SYMBOL,
+                field="symbols",
+                message="malformed symbols: " + ", ".join(f"{m['symbol']!r} ({m['reason']})" for m in malformed),
+                details={"invalid_symbols": [m["symbol"] for m in malformed], "reasons": malformed},
+            )
+        )
+    if duplicates:
+        problems.append(
+            Problem(
+                code=ErrorCode.VALIDATION_FAILED,
+                field="symbols",
+                message="duplicate symbols: " + ", ".join(duplicates),
+                details={"duplicates": duplicates},
+            )
+        )
+    return tuple(normalized)
+
+
+def _check_dates(
+    params: SessionParams, limits: EffectiveLimits, now: datetime, problems: list[Problem]
+) -> tuple[datetime, datetime]:
+    start = parse_moment(params.start_date, end_of_day=False)
+    end = parse_moment(params.end_date, end_of_day=True)
+    for name, parsed in (("start_date", start), ("end_date", end)):
+        if isinstance(parsed, str):
+            problems.append(Problem(code=ErrorCode.INVALID_DATE_RANGE, field=name, message=f"{name}: {parsed}"))
+    if isinstance(start, str) or isinstance(end, str):
+        return now, now
+    found = len(problems)
+    if start >= end:
+        problems.append(
+            Problem(code=ErrorCode.INVALID_DATE_RANGE, field="start_date", message="start_date must be before end_date")
+        )
+    for name, moment in (("start_date", start), ("end_date", end)):
+        if moment > now:
+            problems.append(
+                Problem(
+                    code=ErrorCode.INVALID_DATE_RANGE,
+                    field=name,
+                    message=f"{name} {moment.isoformat()} is in the future",
+                    details={"now": now.isoformat()},
+                )
+            )
+    max_span = timedelta(hours=limits.max_simulation_span_hours)
+    if len(problems) == found and end - start > max_span:
+        problems.append(
+            Problem(
+                code=ErrorCode.INVALID_DATE_RANGE,
+                field="end_date",
+                message=(
+                    f"the range spans {end - start}, longer than the {limits.max_simulation_span_hours} h "
+                    f"the {limits.plan.value} plan allows"
+                ),
+                details={"max_span_hours": limits.max_simulation_span_hours},
+            )
+        )
+    return start, end
+
+
+def _check_capital(raw: object, settings: SessionSettings, problems: list[Problem]) -> Decimal:
+    value = parse_money(raw)
+    field = "initial_capital"
+    if isinstance(value, str):
+        problems.append(Problem(code=ErrorCode.VALIDATION_FAILED, field=field, message=f"{field}: {value}"))
+        return Decimal(0)
+    bounds = {"min_initial_capital": str(settings.min_initial_capital), "max_initial_capital": str(settings.max_initial_capital)}
+    if value < settings.min_initial_capital:
+        problems.append(
+            Problem(
+                code=ErrorCode.INSUFFICIENT_CAPITAL,
+                field=field,
+                message=f"{field} {value} is below the minimum {settings.min_initial_capital}",
+                details=bounds,
+            )
+        )
+    elif value > settings.max_initial_capital:
+        problems.append(
+            Problem(
+                code=ErrorCode.VALIDATION_FAILED,
+                field=field,
+                message=f"{field} {value} is above the maximum {settings.max_initial_capital}",
+                details=bounds,
+            )
+        )
+    elif value != value.quantize(_CENT):
+        problems.append(
+            Problem(code=ErrorCode.VALIDATION_FAILED, field=field, message=f"{field} may have at most 2 decimal places")
+        )
+    return value
+
+
+def _check_fee(name: str, raw: object, maximum: Decimal, problems: list[Problem]) -> Decimal:
+    value = parse_money(raw)
+    if isinstance(value, str):
+        problems.append(Problem(code=ErrorCode.VALIDATION_FAILED, field=name, message=f"{name}: {value}"))
+        return Decimal(0)
+    if not Decimal(0) <= value <= maximum:
+        problems.append(
+            Problem(code=ErrorCode.VALIDATION_FAILED, field=name, message=f"{name} must be between 0 and {maximum}")
+        )
+    return value
+
+
+def _freeze_json(value: object, depth: int, max_depth: int) -> object:
+    """Deep read-only copy of JSON-like data; raises ValueError when not JSON-like or too deep."""
+    if depth > max_depth:
+        raise ValueError(f"nested deeper than {max_depth} levels")
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("contains NaN or Infinity")
+        return value
+    if isinstance(value, Mapping):
+        frozen: dict[str, object] = {}
+        for key, item in value.items():  # pyright: ignore[reportUnknownVariableType]
+            if not isinstance(key, str) or len(key) > _MAX_METADATA_KEY_LENGTH:
+                raise ValueError(f"keys must be strings of at most {_MAX_METADATA_KEY_LENGTH} characters")
+            frozen[key] = _freeze_json(item, depth + 1, max_depth)
+        return MappingProxyType(frozen)
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze_json(item, depth + 1, max_depth) for item in value)  # pyright: ignore[reportUnknownVariableType]
+    raise ValueError(f"values must be JSON (string, number, boolean, null, list, object), got {type(value).__name__}")
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, MappingProxyType):
+        return dict(value)  # pyright: ignore[reportUnknownArgumentType]
+    raise TypeError  # pragma: no cover - _freeze_json admits only JSON types
+
+
+def check_metadata(raw: object, settings: SessionSettings, problems: list[Problem]) -> Mapping[str, Any]:
+    """A read-only deep copy of JSON-like `raw`, within the size and depth limits.
+
+    Appends a ``VALIDATION_FAILED`` problem (and returns an empty mapping) otherwise.
+    """
+    if raw is EMPTY_MAPPING or raw is None:
+        return EMPTY_MAPPING
+    if not isinstance(raw, Mapping):
+        problems.append(Problem(code=ErrorCode.VALIDATION_FAILED, field="metadata", message="metadata must be an object"))
+        return EMPTY_MAPPING
+    try:
+        frozen = _freeze_json(raw, 1, settings.max_metadata_depth)
+        size = len(json.dumps(frozen, default=_json_default, separators=(",", ":"), ensure_ascii=False).encode())
+    except (ValueError, RecursionError) as exc:
+        reason = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+        problems.append(Problem(code=ErrorCode.VALIDATION_FAILED, field="metadata", message=f"metadata {reason}"))
+        return EMPTY_MAPPING
+    if size > settings.max_metadata_bytes:
+        problems.append(
+            Problem(
+                code=ErrorCode.VALIDATION_FAILED,
+                field="metadata",
+                message=f"metadata is {size} bytes as JSON, more than the {settings.max_metadata_bytes} allowed",
+            )
+        )
+    return frozen  # pyright: ignore[reportReturnType]
+
+
+def _check_text(name: str, raw: object, problems: list[Problem], pattern: re.Pattern[str] | None, max_length: int) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not raw or len(raw) > max_length or (pattern is not None and not pattern.fullmatch(raw)):
+        rule = "letters, digits, '.', '_' or '-', starting with a letter or digit" if pattern else "printable text"
+        problems.append(
+            Problem(
+                code=ErrorCode.VALIDATION_FAILED,
+                field=name,
+                message=f"{name} must be 1-{max_length} characters of {rule}",
+            )
+        )
+        return None
+    if pattern is None and not raw.isprintable():
+        problems.append(Problem(code=ErrorCode.VALIDATION_FAILED, field=name, message=f"{name} contains control characters"))
+        return None
+    return raw
+
+
+def check_params(
+    params: SessionParams, *, settings: SessionSettings, limits: EffectiveLimits, now: datetime
+) -> tuple[CheckedParams, list[Problem]]:
+    """Check every field of `params`; return the normalized request and all problems found.
+
+    The request is only meaningful when the problem list is empty; callers add
+    their own problems (catalog checks) and then call `raise_problems`.
+    """
+    problems: list[Problem] = []
+    checked = CheckedParams(
+        symbols=_check_symbols(params.symbols, limits, problems),
+        start_date=(dates := _check_dates(params, limits, now, problems))[0],
+        end_date=dates[1],
+        initial_capital=_check_capital(params.initial_capital, settings, problems),
+        commission_per_share=_check_fee("commission_per_share", params.commission_per_share, MAX_COMMISSION_PER_SHARE, problems),
+        slippage_bps=_check_fee("slippage_bps", params.slippage_bps, MAX_SLIPPAGE_BPS, problems),
+        data_provider=_check_text("data_provider", params.data_provider, problems, None, MAX_TEXT_LENGTH),
+        metadata=check_metadata(params.metadata, settings, problems),
+        session_id=_check_text("session_id", params.session_id, problems, _SESSION_ID, settings.max_session_id_length),
+    )
+    return checked, problems
