@@ -110,7 +110,9 @@ class Engine:
         """Change a session's metadata, state or error message (see `SessionManager.update_session`)."""
         return self._sessions.update_session(user_id, session_id, updates)
 
-    def transition(self, user_id: str, session_id: str, target: SessionState, *, error_message: str | None = None) -> Session:
+    def transition(
+        self, user_id: str, session_id: str, target: SessionState, *, error_message: str | None = None
+    ) -> Session:
         """Move a session to `target` through the transition table."""
         return self._sessions.transition(user_id, session_id, target, error_message=error_message)
 
@@ -129,9 +131,7 @@ class Engine:
 
 def _params_from_fields(fields: Mapping[str, Any]) -> SessionParams:
     unknown = sorted(set(fields) - _PARAM_FIELDS)
-    missing = sorted(
-        a.name for a in attrs.fields(SessionParams) if a.default is attrs.NOTHING and a.name not in fields
-    )
+    missing = sorted(a.name for a in attrs.fields(SessionParams) if a.default is attrs.NOTHING and a.name not in fields)
     if unknown or missing:
         parts = ([f"unknown fields: {', '.join(unknown)}"] if unknown else []) + (
             [f"missing fields: {', '.join(missing)}"] if missing else []

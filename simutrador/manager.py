@@ -135,7 +135,11 @@ class SessionManager:
                 raise SimutradorError(
                     ErrorCode.SESSION_LIMIT_EXCEEDED,
                     f"user already holds {len(owned)} live sessions, the most the {limits.plan.value} plan allows",
-                    {"live_sessions": len(owned), "max_live_sessions": limits.max_live_sessions, "plan": limits.plan.value},
+                    {
+                        "live_sessions": len(owned),
+                        "max_live_sessions": limits.max_live_sessions,
+                        "plan": limits.plan.value,
+                    },
                 )
             window = self._created.get(user_id, _NO_CREATIONS)
             cutoff = now - _HOUR
@@ -261,7 +265,9 @@ class SessionManager:
             message = updates["error_message"]
             if message is not None and (not isinstance(message, str) or len(message) > 1000):
                 problems.append(
-                    Problem(code=ErrorCode.VALIDATION_FAILED, field="error_message", message="error_message must be text")
+                    Problem(
+                        code=ErrorCode.VALIDATION_FAILED, field="error_message", message="error_message must be text"
+                    )
                 )
             changes["error_message"] = message
         raise_problems(problems)

@@ -182,7 +182,7 @@ class EngineSettings:
     """
 
     session: SessionSettings = attrs.field(factory=SessionSettings)
-    plans: Mapping[Plan, PlanLimits] = attrs.field(factory=dict, converter=_plans_converter)
+    plans: Mapping[Plan, PlanLimits] = attrs.field(factory=lambda: DEFAULT_PLAN_LIMITS, converter=_plans_converter)
     default_plan: Plan = Plan.FREE
     _effective: Mapping[Plan, EffectiveLimits] = attrs.field(init=False, eq=False, repr=False)
 
@@ -207,7 +207,9 @@ class EngineSettings:
         return self._effective[self.default_plan if plan is None else plan]
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> EngineSettings:
+    def load(
+        cls, path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+    ) -> EngineSettings:
         """Load settings: environment > TOML file > defaults.
 
         Args:
@@ -291,13 +293,11 @@ def _parse_plan(raw: Mapping[str, Any], env: Mapping[str, str], problems: list[s
     try:
         return Plan(value)
     except ValueError:
-        problems.append(
-            f"default_plan ({ENV_PREFIX}DEFAULT_PLAN) must be one of {', '.join(Plan)}, got {value!r}"
-        )
+        problems.append(f"default_plan ({ENV_PREFIX}DEFAULT_PLAN) must be one of {', '.join(Plan)}, got {value!r}")
         return Plan.FREE
 
 
-def _parse_table(
+def _parse_table(  # noqa: PLR0917 - a private helper called from one place
     cls: type[Any],
     raw: Mapping[str, Any],
     where: str,

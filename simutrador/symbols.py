@@ -52,12 +52,54 @@ class SymbolProblem:
 
 
 FIAT_CURRENCIES: Final = frozenset(
-    "USD EUR JPY GBP CHF CAD AUD NZD SEK NOK DKK HKD SGD CNH MXN ZAR TRY PLN CZK HUF".split()
+    [
+        "USD",
+        "EUR",
+        "JPY",
+        "GBP",
+        "CHF",
+        "CAD",
+        "AUD",
+        "NZD",
+        "SEK",
+        "NOK",
+        "DKK",
+        "HKD",
+        "SGD",
+        "CNH",
+        "MXN",
+        "ZAR",
+        "TRY",
+        "PLN",
+        "CZK",
+        "HUF",
+    ]
 )
 """Currencies that make a pair a forex pair."""
 
 CRYPTO_ASSETS: Final = frozenset(
-    "BTC ETH SOL XRP ADA DOGE DOT LTC AVAX LINK BCH XLM UNI ATOM MATIC TRX BNB USDT USDC DAI".split()
+    [
+        "BTC",
+        "ETH",
+        "SOL",
+        "XRP",
+        "ADA",
+        "DOGE",
+        "DOT",
+        "LTC",
+        "AVAX",
+        "LINK",
+        "BCH",
+        "XLM",
+        "UNI",
+        "ATOM",
+        "MATIC",
+        "TRX",
+        "BNB",
+        "USDT",
+        "USDC",
+        "DAI",
+    ]
 )
 """Crypto assets that make a pair a crypto pair (as base, or as quote for stablecoins)."""
 
@@ -97,7 +139,9 @@ def classify_symbol(raw: object) -> tuple[str, AssetClass] | SymbolProblem:
     if len(raw) > MAX_SYMBOL_LENGTH:
         return SymbolProblem(shown, f"longer than {MAX_SYMBOL_LENGTH} characters")
     if any(not ch.isprintable() for ch in raw):
-        return SymbolProblem(shown.encode("unicode_escape", "backslashreplace").decode("ascii"), "contains control characters")
+        return SymbolProblem(
+            shown.encode("unicode_escape", "backslashreplace").decode("ascii"), "contains control characters"
+        )
     text = raw.strip().upper()
     if not text:
         return SymbolProblem(shown, "empty")

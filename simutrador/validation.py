@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import attrs
 
@@ -26,7 +26,15 @@ from simutrador.models import EMPTY_MAPPING, SessionParams
 from simutrador.settings import EffectiveLimits, SessionSettings
 from simutrador.symbols import SymbolProblem, normalize_symbol
 
-__all__ = ["CheckedParams", "Problem", "check_metadata", "check_params", "parse_moment", "parse_money", "raise_problems"]
+__all__ = [
+    "CheckedParams",
+    "Problem",
+    "check_metadata",
+    "check_params",
+    "parse_moment",
+    "parse_money",
+    "raise_problems",
+]
 
 MAX_TEXT_LENGTH: Final = 64
 """Longest string accepted for dates, numbers and the data provider."""
@@ -165,18 +173,24 @@ def parse_money(value: object) -> Decimal | str:
 
 def _check_symbols(raw: object, limits: EffectiveLimits, problems: list[Problem]) -> tuple[str, ...]:
     if not isinstance(raw, tuple):
-        problems.append(Problem(code=ErrorCode.VALIDATION_FAILED, field="symbols", message="symbols must be a list of strings"))
+        problems.append(
+            Problem(code=ErrorCode.VALIDATION_FAILED, field="symbols", message="symbols must be a list of strings")
+        )
         return ()
     items: tuple[object, ...] = raw  # pyright: ignore[reportUnknownVariableType]
     if not items:
-        problems.append(Problem(code=ErrorCode.VALIDATION_FAILED, field="symbols", message="at least one symbol is required"))
+        problems.append(
+            Problem(code=ErrorCode.VALIDATION_FAILED, field="symbols", message="at least one symbol is required")
+        )
         return ()
     if len(items) > limits.max_symbols:
         problems.append(
             Problem(
                 code=ErrorCode.VALIDATION_FAILED,
                 field="symbols",
-                message=f"too many symbols: {len(items)} > {limits.max_symbols} allowed on the {limits.plan.value} plan",
+                message=(
+                    f"too many symbols: {len(items)} > {limits.max_symbols} allowed on the {limits.plan.value} plan"
+                ),
                 details={"count": len(items), "max_symbols": limits.max_symbols},
             )
         )
@@ -262,7 +276,10 @@ def _check_capital(raw: object, settings: SessionSettings, problems: list[Proble
     if isinstance(value, str):
         problems.append(Problem(code=ErrorCode.VALIDATION_FAILED, field=field, message=f"{field}: {value}"))
         return Decimal(0)
-    bounds = {"min_initial_capital": str(settings.min_initial_capital), "max_initial_capital": str(settings.max_initial_capital)}
+    bounds = {
+        "min_initial_capital": str(settings.min_initial_capital),
+        "max_initial_capital": str(settings.max_initial_capital),
+    }
     if value < settings.min_initial_capital:
         problems.append(
             Problem(
@@ -312,19 +329,19 @@ def _freeze_json(value: object, depth: int, max_depth: int) -> object:
         return value
     if isinstance(value, Mapping):
         frozen: dict[str, object] = {}
-        for key, item in value.items():  # pyright: ignore[reportUnknownVariableType]
+        for key, item in cast("Mapping[object, object]", value).items():
             if not isinstance(key, str) or len(key) > _MAX_METADATA_KEY_LENGTH:
                 raise ValueError(f"keys must be strings of at most {_MAX_METADATA_KEY_LENGTH} characters")
             frozen[key] = _freeze_json(item, depth + 1, max_depth)
         return MappingProxyType(frozen)
     if isinstance(value, (list, tuple)):
-        return tuple(_freeze_json(item, depth + 1, max_depth) for item in value)  # pyright: ignore[reportUnknownVariableType]
+        return tuple(_freeze_json(item, depth + 1, max_depth) for item in cast("Sequence[object]", value))
     raise ValueError(f"values must be JSON (string, number, boolean, null, list, object), got {type(value).__name__}")
 
 
 def _json_default(value: object) -> object:
     if isinstance(value, MappingProxyType):
-        return dict(value)  # pyright: ignore[reportUnknownArgumentType]
+        return dict(cast("Mapping[str, object]", value))
     raise TypeError  # pragma: no cover - _freeze_json admits only JSON types
 
 
@@ -336,10 +353,12 @@ def check_metadata(raw: object, settings: SessionSettings, problems: list[Proble
     if raw is EMPTY_MAPPING or raw is None:
         return EMPTY_MAPPING
     if not isinstance(raw, Mapping):
-        problems.append(Problem(code=ErrorCode.VALIDATION_FAILED, field="metadata", message="metadata must be an object"))
+        problems.append(
+            Problem(code=ErrorCode.VALIDATION_FAILED, field="metadata", message="metadata must be an object")
+        )
         return EMPTY_MAPPING
     try:
-        frozen = _freeze_json(raw, 1, settings.max_metadata_depth)
+        frozen = _freeze_json(cast("Mapping[object, object]", raw), 1, settings.max_metadata_depth)
         size = len(json.dumps(frozen, default=_json_default, separators=(",", ":"), ensure_ascii=False).encode())
     except (ValueError, RecursionError) as exc:
         reason = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
@@ -356,10 +375,17 @@ def check_metadata(raw: object, settings: SessionSettings, problems: list[Proble
     return frozen  # pyright: ignore[reportReturnType]
 
 
-def _check_text(name: str, raw: object, problems: list[Problem], pattern: re.Pattern[str] | None, max_length: int) -> str | None:
+def _check_text(
+    name: str, raw: object, problems: list[Problem], pattern: re.Pattern[str] | None, max_length: int
+) -> str | None:
     if raw is None:
         return None
-    if not isinstance(raw, str) or not raw or len(raw) > max_length or (pattern is not None and not pattern.fullmatch(raw)):
+    if (
+        not isinstance(raw, str)
+        or not raw
+        or len(raw) > max_length
+        or (pattern is not None and not pattern.fullmatch(raw))
+    ):
         rule = "letters, digits, '.', '_' or '-', starting with a letter or digit" if pattern else "printable text"
         problems.append(
             Problem(
@@ -370,7 +396,9 @@ def _check_text(name: str, raw: object, problems: list[Problem], pattern: re.Pat
         )
         return None
     if pattern is None and not raw.isprintable():
-        problems.append(Problem(code=ErrorCode.VALIDATION_FAILED, field=name, message=f"{name} contains control characters"))
+        problems.append(
+            Problem(code=ErrorCode.VALIDATION_FAILED, field=name, message=f"{name} contains control characters")
+        )
         return None
     return raw
 
@@ -389,7 +417,9 @@ def check_params(
         start_date=(dates := _check_dates(params, limits, now, problems))[0],
         end_date=dates[1],
         initial_capital=_check_capital(params.initial_capital, settings, problems),
-        commission_per_share=_check_fee("commission_per_share", params.commission_per_share, MAX_COMMISSION_PER_SHARE, problems),
+        commission_per_share=_check_fee(
+            "commission_per_share", params.commission_per_share, MAX_COMMISSION_PER_SHARE, problems
+        ),
         slippage_bps=_check_fee("slippage_bps", params.slippage_bps, MAX_SLIPPAGE_BPS, problems),
         data_provider=_check_text("data_provider", params.data_provider, problems, None, MAX_TEXT_LENGTH),
         metadata=check_metadata(params.metadata, settings, problems),

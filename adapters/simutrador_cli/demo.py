@@ -30,7 +30,10 @@ def run_embedded_demo(echo: Callable[[str], None] = click.echo) -> None:
     """Create, inspect, list and delete sessions in an embedded engine, and show typical errors."""
     engine = Engine(EngineSettings(default_plan=Plan.PROFESSIONAL))
     limits = engine.limits_for()
-    echo(f"SimuTrador demo (embedded engine, {limits.plan.value} plan: {limits.max_live_sessions} live sessions per user)")
+    echo(
+        f"SimuTrador demo (embedded engine, {limits.plan.value} plan: "
+        f"{limits.max_live_sessions} live sessions per user)"
+    )
     echo("")
     echo("Creating sessions for alice:")
     first = engine.create_session("alice", _params("AAPL,msft", "2024-03-04", "2024-03-08", "100000"))
@@ -40,13 +43,29 @@ def run_embedded_demo(echo: Callable[[str], None] = click.echo) -> None:
     echo(f"Status of {first.session_id}: {engine.get_session('alice', first.session_id).state.value}")
     echo("")
     echo("Typical errors:")
-    _expect_error(echo, "malformed symbol", lambda: engine.create_session("alice", _params("AA PL", "2024-03-04", "2024-03-08", "100000")))
-    _expect_error(echo, "start after end", lambda: engine.create_session("alice", _params("AAPL", "2024-03-08", "2024-03-04", "100000")))
-    _expect_error(echo, "capital below the minimum", lambda: engine.create_session("alice", _params("AAPL", "2024-03-04", "2024-03-08", "50")))
+    _expect_error(
+        echo,
+        "malformed symbol",
+        lambda: engine.create_session("alice", _params("AA PL", "2024-03-04", "2024-03-08", "100000")),
+    )
+    _expect_error(
+        echo,
+        "start after end",
+        lambda: engine.create_session("alice", _params("AAPL", "2024-03-08", "2024-03-04", "100000")),
+    )
+    _expect_error(
+        echo,
+        "capital below the minimum",
+        lambda: engine.create_session("alice", _params("AAPL", "2024-03-04", "2024-03-08", "50")),
+    )
     _expect_error(echo, "another user's session", lambda: engine.get_session("bob", first.session_id))
     for _ in range(limits.max_live_sessions - 2):
         engine.create_session("alice", _params("SPY", "2024-03-04", "2024-03-05", "10000"))
-    _expect_error(echo, "one session too many", lambda: engine.create_session("alice", _params("SPY", "2024-03-04", "2024-03-05", "10000")))
+    _expect_error(
+        echo,
+        "one session too many",
+        lambda: engine.create_session("alice", _params("SPY", "2024-03-04", "2024-03-05", "10000")),
+    )
     echo("")
     for session in engine.list_sessions("alice"):
         engine.delete_session("alice", session.session_id)
