@@ -147,6 +147,10 @@ class SimutradorError(Exception):
         self.details = _NO_DETAILS if details is None else details
         self.retry_after_ms = retry_after_ms
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as plain data (errors cross process boundaries in embedders' pools)."""
+        return (_rebuild_error, (self.code.value, self.message, dict(self.details), self.retry_after_ms))
+
     def __str__(self) -> str:
         """Render as ``CODE: message``."""
         return f"{self.code.value}: {self.message}"
@@ -169,3 +173,7 @@ class SimutradorError(Exception):
         if self.retry_after_ms is not None:
             payload["retry_after_ms"] = self.retry_after_ms
         return payload
+
+
+def _rebuild_error(code: str, message: str, details: dict[str, Any], retry_after_ms: int | None) -> SimutradorError:
+    return SimutradorError(ErrorCode(code), message, details, retry_after_ms=retry_after_ms)

@@ -129,8 +129,9 @@ class SessionManager:
         state = check_transition(SessionState.INITIALIZING, SessionState.READY)
         with self._lock:
             owned = self._sessions.get(user_id, _NO_SESSIONS)
-            if owned:
+            if len(owned) >= limits.max_live_sessions:  # only at the cap can expired ones matter
                 self._drop_expired(user_id, owned, now)
+                owned = self._sessions.get(user_id, _NO_SESSIONS)
             if len(owned) >= limits.max_live_sessions:
                 raise SimutradorError(
                     ErrorCode.SESSION_LIMIT_EXCEEDED,

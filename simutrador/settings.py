@@ -28,6 +28,7 @@ from simutrador.errors import ErrorCode, SimutradorError
 __all__ = ["EffectiveLimits", "EngineSettings", "Plan", "PlanLimits", "SessionSettings"]
 
 ENV_PREFIX: Final = "SIMUTRADOR_"
+_MAX_DIGITS: Final = 30
 
 
 class Plan(StrEnum):
@@ -251,8 +252,11 @@ class EngineSettings:
                     plans={plan: PlanLimits(**values) for plan, values in plans.items()},
                     default_plan=default_plan,
                 )
-            except ValueError as exc:  # cross-field rules (e.g. min above max)
-                problems.append(str(exc))
+            except ValueError:  # the one cross-field rule
+                problems.append(
+                    f"session.min_initial_capital ({ENV_PREFIX}MIN_INITIAL_CAPITAL) must not exceed "
+                    f"session.max_initial_capital ({ENV_PREFIX}MAX_INITIAL_CAPITAL)"
+                )
         raise SimutradorError(
             ErrorCode.VALIDATION_FAILED,
             "invalid configuration: " + "; ".join(problems),
@@ -270,6 +274,12 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise SimutradorError(
             ErrorCode.VALIDATION_FAILED,
             f"cannot read configuration file {file}: {exc.strerror}",
+            {"file": str(file)},
+        ) from None
+    except UnicodeDecodeError:
+        raise SimutradorError(
+            ErrorCode.VALIDATION_FAILED,
+            f"configuration file {file} is not UTF-8 text",
             {"file": str(file)},
         ) from None
     except tomllib.TOMLDecodeError as exc:
@@ -330,9 +340,10 @@ def _parse_table(  # noqa: PLR0917 - a private helper called from one place
 def _parse_int(value: object) -> int:
     if isinstance(value, str):
         value = value.strip()
-        if not value.lstrip("+").isdigit():
+        digits = value.removeprefix("+")
+        if not digits.isascii() or not digits.isdigit() or len(digits) > _MAX_DIGITS:
             raise ValueError("must be a whole number >= 1")
-        value = int(value)
+        value = int(digits)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError("must be a whole number >= 1")
     return value
@@ -340,7 +351,11 @@ def _parse_int(value: object) -> int:
 
 def _parse_decimal(value: object) -> Decimal:
     try:
-        number = _to_decimal(value.strip() if isinstance(value, str) else value)
+        if isinstance(value, str):
+            value = value.strip()
+            if "_" in value or not value.isascii() or len(value) > _MAX_DIGITS:
+                raise ValueError("must be a positive number")
+        number = _to_decimal(value)
     except (TypeError, ArithmeticError):
         raise ValueError("must be a positive number") from None
     if not number.is_finite() or number <= 0:

@@ -12,6 +12,7 @@ is reported as a `SymbolProblem`, so a validator can collect every problem at on
 
 from __future__ import annotations
 
+import functools
 import re
 from enum import StrEnum
 from typing import Final
@@ -135,20 +136,26 @@ def classify_symbol(raw: object) -> tuple[str, AssetClass] | SymbolProblem:
     """
     if not isinstance(raw, str):
         return SymbolProblem(repr(raw)[:MAX_SYMBOL_LENGTH], f"a symbol must be a string, got {type(raw).__name__}")
-    shown = raw if len(raw) <= MAX_SYMBOL_LENGTH else raw[:MAX_SYMBOL_LENGTH] + "..."
     if len(raw) > MAX_SYMBOL_LENGTH:
-        return SymbolProblem(shown, f"longer than {MAX_SYMBOL_LENGTH} characters")
-    if any(not ch.isprintable() for ch in raw):
+        return SymbolProblem(raw[:MAX_SYMBOL_LENGTH] + "...", f"longer than {MAX_SYMBOL_LENGTH} characters")
+    return _classify_text(raw)
+
+
+@functools.lru_cache(maxsize=8192)
+def _classify_text(raw: str) -> tuple[str, AssetClass] | SymbolProblem:
+    """`classify_symbol` for strings of at most `MAX_SYMBOL_LENGTH` (pure, so cached)."""
+    if not raw.isprintable():
         return SymbolProblem(
-            shown.encode("unicode_escape", "backslashreplace").decode("ascii"), "contains control characters"
+            raw.encode("unicode_escape", "backslashreplace").decode("ascii"), "contains control characters"
         )
-    text = raw.strip().upper()
+    text = raw.strip()
     if not text:
-        return SymbolProblem(shown, "empty")
+        return SymbolProblem(raw, "empty")
     if any(ch.isspace() for ch in text):
-        return SymbolProblem(shown, "contains whitespace")
-    if not text.isascii():
-        return SymbolProblem(shown, "contains non-ASCII characters")
+        return SymbolProblem(raw, "contains whitespace")
+    if not text.isascii():  # checked before upper(): "ﬁ".upper() is "FI"
+        return SymbolProblem(raw, "contains non-ASCII characters")
+    text = text.upper()
     if match := _PAIR_SEPARATED.fullmatch(text):
         pair = _pair(match.group(1), match.group(2))
         if pair is not None:
@@ -163,7 +170,7 @@ def classify_symbol(raw: object) -> tuple[str, AssetClass] | SymbolProblem:
         return text, AssetClass.STOCK
     if match := _CLASS_SUFFIX.fullmatch(text):
         return f"{match.group(1)}.{match.group(2)}", AssetClass.STOCK
-    return SymbolProblem(shown, "not a recognised stock, forex or crypto symbol format")
+    return SymbolProblem(raw, "not a recognised stock, forex or crypto symbol format")
 
 
 def normalize_symbol(raw: object) -> str | SymbolProblem:

@@ -10,6 +10,7 @@ to the same problem list by the `Engine`.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -42,7 +43,7 @@ MAX_COMMISSION_PER_SHARE: Final = Decimal(100)
 MAX_SLIPPAGE_BPS: Final = Decimal(10_000)
 _MAX_METADATA_KEY_LENGTH: Final = 128
 _SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]*")
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,4})?")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,4})?", re.ASCII)
 _CENT: Final = Decimal("0.01")
 _END_OF_DAY: Final = time(23, 59, 59, 999999)
 
@@ -133,8 +134,15 @@ def parse_moment(value: object, *, end_of_day: bool) -> datetime | str:
         return datetime.combine(value, _END_OF_DAY if end_of_day else time(0), tzinfo=UTC)
     if not isinstance(value, str):
         return f"expected a date or ISO-8601 datetime string, got {type(value).__name__}"
+    if len(value) > MAX_TEXT_LENGTH:
+        return "not a date (YYYY-MM-DD) or ISO-8601 datetime"
+    return _parse_moment_text(value, end_of_day)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_moment_text(value: str, end_of_day: bool) -> datetime | str:
     text = value.strip()
-    if len(text) > MAX_TEXT_LENGTH or not text.isascii():
+    if not text.isascii():
         return "not a date (YYYY-MM-DD) or ISO-8601 datetime"
     try:
         if len(text) == 10:

@@ -1,0 +1,294 @@
+"""SessionManager through the Engine: creation, limits, isolation, updates, deletion."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from simutrador import Engine, EngineSettings, ErrorCode, Plan, Session, SessionState, SimutradorError
+from simutrador.testing import ManualClock
+from tests.core.conftest import params
+
+
+def snapshot(engine: Engine, *users: str) -> tuple[int, dict[str, list[Session]]]:
+    return engine.sessions.live_session_count, {u: engine.list_sessions(u) for u in users}
+
+
+def expect_error(code: ErrorCode, action: Callable[[], Any]) -> SimutradorError:
+    with pytest.raises(SimutradorError) as info:
+        action()
+    assert info.value.code is code, info.value
+    return info.value
+
+
+class TestCreate:
+    def test_creates_a_ready_session_with_normalized_fields(self, engine: Engine, clock: ManualClock) -> None:
+        session = engine.create_session(
+            "alice", params(symbols=(" aapl", "eurusd", "btc/usd"), initial_capital="2500.50", metadata={"a": [1]})
+        )
+        assert session.session_id == "session-1"
+        assert session.user_id == "alice"
+        assert session.symbols == ("AAPL", "EUR/USD", "BTC-USD")
+        assert session.state is SessionState.READY
+        assert session.initial_capital == Decimal("2500.50")
+        assert session.start_date == datetime(2024, 3, 4, tzinfo=UTC)
+        assert session.end_date == datetime(2024, 3, 8, 23, 59, 59, 999999, tzinfo=UTC)
+        assert session.created_at == session.updated_at == clock()
+        assert session.expires_at == clock() + timedelta(minutes=60)
+        assert session.metadata == {"a": (1,)}
+        assert engine.get_session("alice", "session-1") == session
+
+    def test_keyword_fields_are_accepted(self, engine: Engine) -> None:
+        session = engine.create_session(
+            "alice", symbols="SPY", start_date="2024-03-04", end_date="2024-03-05", initial_capital=10_000
+        )
+        assert session.symbols == ("SPY",)
+
+    def test_unknown_missing_and_mixed_keyword_fields(self, engine: Engine) -> None:
+        err = expect_error(ErrorCode.VALIDATION_FAILED, lambda: engine.create_session("alice", symbolz="SPY"))
+        assert "symbolz" in err.details["fields"]
+        assert "initial_capital" in err.details["fields"]
+        expect_error(ErrorCode.VALIDATION_FAILED, lambda: engine.create_session("alice", params(), symbols="SPY"))
+        assert engine.sessions.live_session_count == 0
+
+    def test_default_ids_are_random_and_long(self, clock: ManualClock) -> None:
+        engine = Engine(clock=clock)
+        ids = set()
+        for i in range(50):
+            ids.add(engine.create_session(f"user-{i}", params(end_date="2024-03-04", symbols="SPY")).session_id)
+        assert len(ids) == 50
+        assert all(len(i) == 22 for i in ids)
+
+    @pytest.mark.parametrize("user_id", ["", "x" * 129, "bad\x00user", 42, None])
+    def test_bad_user_ids(self, engine: Engine, user_id: Any) -> None:
+        expect_error(ErrorCode.VALIDATION_FAILED, lambda: engine.create_session(user_id, params()))
+
+    def test_client_chosen_session_id(self, engine: Engine) -> None:
+        assert engine.create_session("alice", params(session_id="my-run_1.a")).session_id == "my-run_1.a"
+        before = snapshot(engine, "alice", "bob")
+        err = expect_error(
+            ErrorCode.VALIDATION_FAILED, lambda: engine.create_session("alice", params(session_id="my-run_1.a"))
+        )
+        assert err.details["fields"] == ["session_id"]
+        assert snapshot(engine, "alice", "bob") == before
+        # ids are unique per user: bob may use the same one
+        assert engine.create_session("bob", params(session_id="my-run_1.a")).user_id == "bob"
+
+    @pytest.mark.parametrize("session_id", ["", "-leading", "has space", "é", "x" * 65, "a/b", 7])
+    def test_bad_client_session_ids(self, engine: Engine, session_id: Any) -> None:
+        err = expect_error(
+            ErrorCode.VALIDATION_FAILED, lambda: engine.create_session("alice", params(session_id=session_id))
+        )
+        assert err.details["fields"] == ["session_id"]
+        assert engine.sessions.live_session_count == 0
+
+    def test_id_factory_collisions_are_retried_then_reported(self, clock: ManualClock) -> None:
+        engine = Engine(EngineSettings(default_plan=Plan.ENTERPRISE), clock=clock, id_factory=lambda: "same")
+        engine.create_session("alice", params(symbols="SPY", end_date="2024-03-04"))
+        err = expect_error(
+            ErrorCode.INTERNAL_ERROR,
+            lambda: engine.create_session("alice", params(symbols="SPY", end_date="2024-03-04")),
+        )
+        assert "id factory" in err.message
+
+
+class TestLimits:
+    def test_live_sessions_at_and_past_the_limit(self, engine: Engine) -> None:
+        limit = engine.limits_for().max_live_sessions
+        assert limit == 5  # professional plan 10, session settings 5: the tighter wins
+        for _ in range(limit):
+            engine.create_session("alice", params())
+        before = snapshot(engine, "alice")
+        err = expect_error(ErrorCode.SESSION_LIMIT_EXCEEDED, lambda: engine.create_session("alice", params()))
+        assert err.details["max_live_sessions"] == 5
+        assert snapshot(engine, "alice") == before
+        engine.create_session("bob", params())  # other users are not affected
+        engine.delete_session("alice", "session-1")
+        engine.create_session("alice", params())
+
+    def test_plan_limit_is_tighter_than_settings(self, engine: Engine) -> None:
+        engine.create_session("alice", params(symbols="SPY", end_date="2024-03-04"), plan=Plan.FREE)
+        expect_error(
+            ErrorCode.SESSION_LIMIT_EXCEEDED,
+            lambda: engine.create_session("alice", params(symbols="SPY", end_date="2024-03-04"), plan=Plan.FREE),
+        )
+
+    def test_sessions_per_hour_sliding_window(self, make_engine: Callable[..., Engine], clock: ManualClock) -> None:
+        engine = make_engine(plan=Plan.FREE, max_sessions_per_user=5)
+        request = params(symbols="SPY", end_date="2024-03-04")
+        first_at = clock()
+        for i in range(5):
+            session = engine.create_session("alice", request)
+            engine.delete_session("alice", session.session_id)  # deleted sessions still count
+            clock.advance(minutes=1)
+            assert i < 5
+        before = snapshot(engine, "alice")
+        err = expect_error(ErrorCode.RATE_LIMIT_EXCEEDED, lambda: engine.create_session("alice", request))
+        assert err.retry_after_ms == (first_at + timedelta(hours=1) - clock()) // timedelta(milliseconds=1)
+        assert err.code.recoverable
+        assert snapshot(engine, "alice") == before
+        clock.set(first_at + timedelta(hours=1) - timedelta(microseconds=1))
+        expect_error(ErrorCode.RATE_LIMIT_EXCEEDED, lambda: engine.create_session("alice", request))
+        clock.set(first_at + timedelta(hours=1))
+        engine.delete_session("alice", engine.create_session("alice", request).session_id)
+        expect_error(ErrorCode.RATE_LIMIT_EXCEEDED, lambda: engine.create_session("alice", request))
+        engine.create_session("bob", request)
+
+    def test_symbols_per_session_at_and_past_the_limit(self, make_engine: Callable[..., Engine]) -> None:
+        engine = make_engine(plan=Plan.FREE)
+        ok = ("AAPL", "MSFT", "SPY", "QQQ", "IBM")
+        engine.create_session("alice", params(symbols=ok, end_date="2024-03-04"))
+        err = expect_error(
+            ErrorCode.VALIDATION_FAILED,
+            lambda: engine.create_session("bob", params(symbols=(*ok, "GE"), end_date="2024-03-04")),
+        )
+        assert err.details["problems"][0]["max_symbols"] == 5
+        assert engine.sessions.live_session_count == 1
+
+
+class TestIsolation:
+    def test_other_users_cannot_see_or_touch_a_session(self, engine: Engine) -> None:
+        mine = engine.create_session("alice", params())
+        engine.create_session("bob", params())
+        missing = expect_error(ErrorCode.SESSION_NOT_FOUND, lambda: engine.get_session("alice", "nope"))
+        for action in (
+            lambda: engine.get_session("bob", mine.session_id),
+            lambda: engine.delete_session("bob", mine.session_id),
+            lambda: engine.update_session("bob", mine.session_id, {"metadata": {}}),
+            lambda: engine.transition("bob", mine.session_id, SessionState.RUNNING),
+            lambda: engine.touch_session("bob", mine.session_id),
+            lambda: engine.get_session("carol", mine.session_id),
+        ):
+            err = expect_error(ErrorCode.SESSION_NOT_FOUND, action)
+            assert err.message == missing.message.replace("nope", mine.session_id)
+        assert [s.session_id for s in engine.list_sessions("alice")] == [mine.session_id]
+        assert [s.user_id for s in engine.list_sessions("bob")] == ["bob"]
+        assert engine.get_session("alice", mine.session_id) == mine
+        assert engine.list_sessions("carol") == []
+
+    @pytest.mark.parametrize("session_id", [None, 5, "x" * 1000, ""])
+    def test_odd_lookups_are_not_found(self, engine: Engine, session_id: Any) -> None:
+        err = expect_error(ErrorCode.SESSION_NOT_FOUND, lambda: engine.get_session("alice", session_id))
+        assert len(err.message) < 200
+
+
+class TestUpdates:
+    def test_full_lifecycle_through_the_table(self, engine: Engine, clock: ManualClock) -> None:
+        session = engine.create_session("alice", params())
+        sid = session.session_id
+        clock.advance(seconds=5)
+        running = engine.transition("alice", sid, SessionState.RUNNING)
+        assert running.state is SessionState.RUNNING
+        assert running.updated_at == clock()
+        assert running.created_at == session.created_at
+        assert engine.transition("alice", sid, SessionState.PAUSED).state is SessionState.PAUSED
+        assert engine.update_session("alice", sid, {"state": "running"}).state is SessionState.RUNNING
+        assert engine.transition("alice", sid, SessionState.COMPLETED).state is SessionState.COMPLETED
+        before = snapshot(engine, "alice")
+        err = expect_error(
+            ErrorCode.INVALID_STATE_TRANSITION, lambda: engine.transition("alice", sid, SessionState.RUNNING)
+        )
+        assert err.details["current_state"] == "completed"
+        assert snapshot(engine, "alice") == before
+
+    def test_error_state_records_the_reason(self, engine: Engine) -> None:
+        sid = engine.create_session("alice", params()).session_id
+        failed = engine.transition("alice", sid, SessionState.ERROR, error_message="feed died")
+        assert (failed.state, failed.error_message) == (SessionState.ERROR, "feed died")
+
+    def test_update_metadata_is_copied_and_frozen(self, engine: Engine) -> None:
+        sid = engine.create_session("alice", params()).session_id
+        labels: dict[str, Any] = {"strategy": "momentum", "tags": ["a", {"b": 1}]}
+        updated = engine.update_session("alice", sid, {"metadata": labels, "error_message": None})
+        labels["strategy"] = "changed"
+        assert updated.metadata["strategy"] == "momentum"
+        assert updated.metadata["tags"] == ("a", {"b": 1})
+        with pytest.raises(TypeError):
+            updated.metadata["x"] = 1  # type: ignore[index]
+
+    @pytest.mark.parametrize(
+        ("updates", "field"),
+        [
+            ({"symbols": ["MSFT"]}, "symbols"),
+            ({"initial_capital": 5}, "initial_capital"),
+            ({"bogus": 1}, "bogus"),
+            ({"state": "flying"}, "state"),
+            ({"metadata": "not an object"}, "metadata"),
+            ({"error_message": 12}, "error_message"),
+            ({"error_message": "x" * 1001}, "error_message"),
+        ],
+    )
+    def test_bad_updates_change_nothing(self, engine: Engine, updates: dict[str, Any], field: str) -> None:
+        sid = engine.create_session("alice", params(metadata={"keep": True})).session_id
+        before = snapshot(engine, "alice")
+        err = expect_error(
+            ErrorCode.VALIDATION_FAILED, lambda: engine.update_session("alice", sid, {"metadata": {}, **updates})
+        )
+        assert field in err.details["fields"]
+        assert snapshot(engine, "alice") == before
+
+    def test_delete_returns_the_last_snapshot(self, engine: Engine) -> None:
+        session = engine.create_session("alice", params())
+        assert engine.delete_session("alice", session.session_id) == session
+        expect_error(ErrorCode.SESSION_NOT_FOUND, lambda: engine.delete_session("alice", session.session_id))
+        assert engine.sessions.live_session_count == 0
+
+
+class TestExpiry:
+    def test_expiry_around_the_boundary(self, engine: Engine, clock: ManualClock) -> None:
+        session = engine.create_session("alice", params())
+        clock.set(session.expires_at - timedelta(microseconds=1))
+        assert engine.get_session("alice", session.session_id) == session
+        assert engine.cleanup_expired_sessions() == 0
+        clock.set(session.expires_at)
+        expect_error(ErrorCode.SESSION_NOT_FOUND, lambda: engine.get_session("alice", session.session_id))
+        assert engine.list_sessions("alice") == []
+        assert engine.sessions.live_session_count == 1  # still stored until cleaned up
+        assert engine.cleanup_expired_sessions() == 1
+        assert engine.cleanup_expired_sessions() == 0
+        assert engine.sessions.live_session_count == 0
+
+    def test_touch_and_updates_renew_expiry(self, engine: Engine, clock: ManualClock) -> None:
+        sid = engine.create_session("alice", params()).session_id
+        clock.advance(minutes=50)
+        touched = engine.touch_session("alice", sid)
+        assert touched.expires_at == clock() + timedelta(minutes=60)
+        clock.advance(minutes=50)
+        assert engine.cleanup_expired_sessions() == 0  # the first heap entry is stale
+        clock.advance(minutes=10)
+        assert engine.cleanup_expired_sessions() == 1
+
+    def test_running_sessions_never_expire(self, engine: Engine, clock: ManualClock) -> None:
+        sid = engine.create_session("alice", params()).session_id
+        idle = engine.create_session("alice", params()).session_id
+        engine.transition("alice", sid, SessionState.RUNNING)
+        clock.advance(hours=5)
+        assert engine.cleanup_expired_sessions() == 1
+        assert engine.get_session("alice", sid).state is SessionState.RUNNING
+        expect_error(ErrorCode.SESSION_NOT_FOUND, lambda: engine.get_session("alice", idle))
+        paused = engine.transition("alice", sid, SessionState.PAUSED)
+        assert paused.expires_at == clock() + timedelta(minutes=60)
+        clock.advance(minutes=60)
+        assert engine.cleanup_expired_sessions() == 1
+
+    def test_expired_sessions_free_the_live_limit(self, engine: Engine, clock: ManualClock) -> None:
+        for _ in range(5):
+            engine.create_session("alice", params())
+        expect_error(ErrorCode.SESSION_LIMIT_EXCEEDED, lambda: engine.create_session("alice", params()))
+        clock.advance(minutes=60)
+        engine.create_session("alice", params())
+        assert len(engine.list_sessions("alice")) == 1
+        assert engine.sessions.live_session_count == 1
+
+    def test_many_touches_keep_the_heap_bounded(self, engine: Engine, clock: ManualClock) -> None:
+        sid = engine.create_session("alice", params()).session_id
+        for _ in range(500):
+            clock.advance(seconds=1)
+            engine.touch_session("alice", sid)
+        assert len(engine.sessions._expiry) <= 4 * 1 + 64 + 1
+        clock.advance(minutes=60)
+        assert engine.cleanup_expired_sessions() == 1

@@ -1,0 +1,39 @@
+"""The public surface: what `simutrador` exports, and what importing it pulls in."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import simutrador
+
+
+def test_exported_names_are_pinned() -> None:
+    assert sorted(simutrador.__all__) == [
+        "DataRange",
+        "Engine",
+        "EngineSettings",
+        "ErrorCode",
+        "ErrorType",
+        "Plan",
+        "PlanLimits",
+        "Session",
+        "SessionParams",
+        "SessionSettings",
+        "SessionState",
+        "Severity",
+        "SimutradorError",
+    ]
+    for name in simutrador.__all__:
+        assert getattr(simutrador, name).__doc__, name
+
+
+def test_importing_the_core_pulls_in_no_transport() -> None:
+    code = (
+        "import sys, simutrador, simutrador.testing\n"
+        "banned = {'trio', 'trio_websocket', 'jwt', 'click', 'anyio', 'asyncio', 'socket', 'wsproto',"
+        " 'simutrador_ws', 'simutrador_cli', 'pyarrow'}\n"
+        "print(sorted(banned & set(sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.strip() == "[]"

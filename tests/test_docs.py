@@ -1,0 +1,59 @@
+"""The docs are part of the product: their examples run and their tables match the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from simutrador.errors import ErrorCode
+from simutrador.states import TRANSITIONS
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+FENCE = re.compile(r"```python\n(.*?)```", re.S)
+
+
+def python_blocks() -> list[tuple[str, int, str]]:
+    blocks = []
+    for page in PAGES:
+        for index, match in enumerate(FENCE.finditer(page.read_text())):
+            blocks.append((page.name, index, match.group(1)))
+    return blocks
+
+
+@pytest.mark.parametrize(("page", "index", "code"), python_blocks(), ids=lambda v: str(v)[:20])
+def test_python_examples_run(page: str, index: int, code: str) -> None:
+    exec(compile(code, f"{page}[{index}]", "exec"), {"__name__": f"docs_{index}"})
+
+
+def test_every_page_with_examples_is_collected() -> None:
+    assert {"README.md", "embedding.md", "configuration.md", "errors.md"} <= {p for p, _, _ in python_blocks()}
+
+
+def table_rows(page: str, first_cell: str) -> dict[str, list[str]]:
+    rows = {}
+    for line in (ROOT / "docs" / page).read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and re.fullmatch(first_cell, cells[0].strip("`")):
+            rows[cells[0].strip("`")] = cells[1:]
+    return rows
+
+
+def test_error_table_matches_the_code() -> None:
+    rows = table_rows("errors.md", r"[A-Z_]+")
+    assert set(rows) == {c.value for c in ErrorCode}
+    for code in ErrorCode:
+        error_type, severity, recoverable = rows[code.value][:3]
+        assert (error_type, severity, recoverable) == (
+            code.error_type.value,
+            code.severity.value,
+            "yes" if code.recoverable else "no",
+        )
+
+
+def test_state_table_matches_the_code() -> None:
+    rows = table_rows("embedding.md", r"[a-z]+")
+    documented = {state: set(re.findall(r"`([a-z]+)`", cells[0])) for state, cells in rows.items()}
+    assert documented == {state.value: {t.value for t in targets} for state, targets in TRANSITIONS.items()}
