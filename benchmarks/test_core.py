@@ -17,6 +17,7 @@ import attrs
 import pytest
 
 from simutrador import Engine, EngineSettings, Plan, PlanLimits, SessionParams, SessionSettings
+from simutrador.sample_catalog import SampleCatalog
 from simutrador.testing import ManualClock
 
 TARGET_CREATE_MEDIAN_US = 20
@@ -43,7 +44,11 @@ def unlimited_engine() -> Engine:
 
 def request(symbols: tuple[str, ...] = ("AAPL", "MSFT")) -> SessionParams:
     return SessionParams(
-        symbols=symbols, start_date="2024-03-04", end_date="2024-03-08", initial_capital=Decimal("100000")
+        # March 2022: every sample symbol has data (after RIVN's listing, before TWTR's delisting)
+        symbols=symbols,
+        start_date="2022-03-07",
+        end_date="2022-03-11",
+        initial_capital=Decimal("100000"),
     )
 
 
@@ -70,7 +75,8 @@ def test_floor_frozen_attrs_object_stored_in_dict(benchmark: Any) -> None:
 @pytest.mark.parametrize("count", [1, 5, 50])
 def test_create_session(benchmark: Any, count: int) -> None:
     engine = unlimited_engine()
-    symbols = tuple(["AAPL", "MSFT", "SPY", "QQQ", "IBM", *[f"T{i}" for i in range(45)]][:count])
+    symbols = tuple(i.symbol for i in SampleCatalog().symbols())[:count]
+    assert len(symbols) == count
     params = request(symbols)
     users = itertools.cycle([f"user-{i}" for i in range(1000)])
     benchmark.extra_info["target_median_us"] = TARGET_CREATE_MEDIAN_US

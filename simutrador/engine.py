@@ -12,12 +12,15 @@ from typing import Any
 
 import attrs
 
+from simutrador.catalog import Catalog
 from simutrador.clock import Clock, IdFactory, new_session_id, system_clock
 from simutrador.errors import ErrorCode, SimutradorError
-from simutrador.manager import MarketCheck, SessionManager
+from simutrador.manager import SessionManager
 from simutrador.models import Session, SessionParams
+from simutrador.sample_catalog import SampleCatalog
 from simutrador.settings import EffectiveLimits, EngineSettings, Plan
 from simutrador.states import SessionState
+from simutrador.validator import MarketDataValidator
 
 __all__ = ["Engine"]
 
@@ -32,8 +35,8 @@ class Engine:
         clock: Returns the current aware UTC time; inject a
             `simutrador.testing.ManualClock` in tests.
         id_factory: Returns new session ids (128 random bits by default).
-        market_check: Validation of requests against market data; None checks
-            format only.
+        catalog: The market data sessions are validated against (the synthetic
+            `SampleCatalog` by default).
 
     Example:
         >>> from simutrador import Engine, SessionParams
@@ -52,11 +55,15 @@ class Engine:
         *,
         clock: Clock = system_clock,
         id_factory: IdFactory = new_session_id,
-        market_check: MarketCheck | None = None,
+        catalog: Catalog | None = None,
     ) -> None:
         self._settings = settings or EngineSettings()
         self._clock = clock
-        self._sessions = SessionManager(self._settings, clock=clock, id_factory=id_factory, market_check=market_check)
+        self._catalog: Catalog = catalog if catalog is not None else SampleCatalog()
+        self._validator = MarketDataValidator(self._catalog, self._settings, clock=clock)
+        self._sessions = SessionManager(
+            self._settings, clock=clock, id_factory=id_factory, market_check=self._validator.check
+        )
 
     @property
     def settings(self) -> EngineSettings:
@@ -67,6 +74,16 @@ class Engine:
     def clock(self) -> Clock:
         """The engine's clock."""
         return self._clock
+
+    @property
+    def catalog(self) -> Catalog:
+        """The market data catalog."""
+        return self._catalog
+
+    @property
+    def validator(self) -> MarketDataValidator:
+        """The market-data validator (`validate_symbols`, `validate_date_range`...)."""
+        return self._validator
 
     @property
     def sessions(self) -> SessionManager:

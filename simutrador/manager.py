@@ -123,9 +123,8 @@ class SessionManager:
         now = self._clock()
         limits = self._settings.limits_for(plan)
         checked, problems = check_params(params, settings=self._settings.session, limits=limits, now=now)
-        findings = self._market_check(checked, limits, problems) if not problems else None
+        findings = self._market_check(checked, limits, problems)
         raise_problems(problems)
-        assert findings is not None
         state = check_transition(SessionState.INITIALIZING, SessionState.READY)
         with self._lock:
             owned = self._sessions.get(user_id, _NO_SESSIONS)

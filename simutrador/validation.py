@@ -30,8 +30,10 @@ from simutrador.symbols import SymbolProblem, normalize_symbol
 __all__ = [
     "CheckedParams",
     "Problem",
+    "check_dates",
     "check_metadata",
     "check_params",
+    "check_symbols",
     "parse_moment",
     "parse_money",
     "raise_problems",
@@ -179,7 +181,11 @@ def parse_money(value: object) -> Decimal | str:
     return f"expected a number, got {type(value).__name__}"
 
 
-def _check_symbols(raw: object, limits: EffectiveLimits, problems: list[Problem]) -> tuple[str, ...]:
+def check_symbols(raw: object, limits: EffectiveLimits, problems: list[Problem]) -> tuple[str, ...]:
+    """Normalize a tuple of symbols; append problems for malformed, duplicate or too many.
+
+    Returns the well-formed symbols, normalized, in request order.
+    """
     if not isinstance(raw, tuple):
         problems.append(
             Problem(code=ErrorCode.VALIDATION_FAILED, field="symbols", message="symbols must be a list of strings")
@@ -237,11 +243,15 @@ def _check_symbols(raw: object, limits: EffectiveLimits, problems: list[Problem]
     return tuple(normalized)
 
 
-def _check_dates(
-    params: SessionParams, limits: EffectiveLimits, now: datetime, problems: list[Problem]
+def check_dates(
+    raw_start: object, raw_end: object, limits: EffectiveLimits, now: datetime, problems: list[Problem]
 ) -> tuple[datetime, datetime]:
-    start = parse_moment(params.start_date, end_of_day=False)
-    end = parse_moment(params.end_date, end_of_day=True)
+    """Parse a date range and check order, the future and the plan's span; append problems.
+
+    Returns ``(start, end)``; meaningless when a problem was appended.
+    """
+    start = parse_moment(raw_start, end_of_day=False)
+    end = parse_moment(raw_end, end_of_day=True)
     for name, parsed in (("start_date", start), ("end_date", end)):
         if isinstance(parsed, str):
             problems.append(Problem(code=ErrorCode.INVALID_DATE_RANGE, field=name, message=f"{name}: {parsed}"))
@@ -421,8 +431,8 @@ def check_params(
     """
     problems: list[Problem] = []
     checked = CheckedParams(
-        symbols=_check_symbols(params.symbols, limits, problems),
-        start_date=(dates := _check_dates(params, limits, now, problems))[0],
+        symbols=check_symbols(params.symbols, limits, problems),
+        start_date=(dates := check_dates(params.start_date, params.end_date, limits, now, problems))[0],
         end_date=dates[1],
         initial_capital=_check_capital(params.initial_capital, settings, problems),
         commission_per_share=_check_fee(

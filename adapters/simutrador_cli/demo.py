@@ -34,6 +34,9 @@ def run_embedded_demo(echo: Callable[[str], None] = click.echo) -> None:
         f"SimuTrador demo (embedded engine, {limits.plan.value} plan: "
         f"{limits.max_live_sessions} live sessions per user)"
     )
+    echo(
+        f"Market data: the {engine.catalog.name} catalog, SYNTHETIC prices for {len(engine.catalog.symbols())} symbols"
+    )
     echo("")
     echo("Creating sessions for alice:")
     first = engine.create_session("alice", _params("AAPL,msft", "2024-03-04", "2024-03-08", "100000"))
@@ -47,6 +50,16 @@ def run_embedded_demo(echo: Callable[[str], None] = click.echo) -> None:
         echo,
         "malformed symbol",
         lambda: engine.create_session("alice", _params("AA PL", "2024-03-04", "2024-03-08", "100000")),
+    )
+    _expect_error(
+        echo,
+        "unknown symbol",
+        lambda: engine.create_session("alice", _params("APPL", "2024-03-04", "2024-03-08", "100000")),
+    )
+    _expect_error(
+        echo,
+        "before ABNB was listed",
+        lambda: engine.create_session("alice", _params("ABNB", "2020-12-07", "2020-12-11", "100000")),
     )
     _expect_error(
         echo,

@@ -19,9 +19,9 @@ def format_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 
 
 def format_session_table(sessions: Iterable[Session]) -> str:
-    """One line per session: id, state, symbols, range, capital, expiry."""
+    """One line per session: id, state, symbols, range, capital, estimated ticks, expiry."""
     return format_table(
-        ("SESSION", "STATE", "SYMBOLS", "START", "END", "CAPITAL", "EXPIRES"),
+        ("SESSION", "STATE", "SYMBOLS", "START", "END", "CAPITAL", "TICKS", "EXPIRES"),
         (
             (
                 s.session_id,
@@ -30,6 +30,7 @@ def format_session_table(sessions: Iterable[Session]) -> str:
                 s.start_date.date().isoformat(),
                 s.end_date.date().isoformat(),
                 str(s.initial_capital),
+                str(s.estimated_ticks),
                 s.expires_at.strftime("%Y-%m-%d %H:%M:%SZ"),
             )
             for s in sessions

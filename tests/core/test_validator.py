@@ -1,0 +1,248 @@
+"""MarketDataValidator over the sample catalog and a mutable in-memory catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from types import MappingProxyType
+
+import pytest
+
+from simutrador import DataRange, Engine, EngineSettings, ErrorCode, Plan, PlanLimits, SimutradorError
+from simutrador.catalog import DAILY, Bar, SymbolInfo
+from simutrador.sample_catalog import SampleCatalog
+from simutrador.symbols import AssetClass
+from simutrador.testing import ManualClock
+from simutrador.validator import MarketDataValidator
+from tests.core.conftest import params
+
+
+def at(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+NOW = at(2026, 6, 1)
+
+
+@pytest.fixture
+def validator() -> MarketDataValidator:
+    decade = PlanLimits(
+        sessions_per_hour=500,
+        concurrent_sessions=100,
+        symbols_per_session=500,
+        websocket_connections=100,
+        max_simulation_span_hours=24 * 366 * 10,
+    )
+    settings = EngineSettings(plans={Plan.ENTERPRISE: decade}, default_plan=Plan.ENTERPRISE)
+    return MarketDataValidator(SampleCatalog(), settings, clock=ManualClock(NOW))
+
+
+class MemoryCatalog:
+    """A catalog whose data the test changes, bumping `version` like a directory rescan."""
+
+    def __init__(self) -> None:
+        self.version = 1
+        self.data: dict[str, tuple[datetime, datetime]] = {"AAA": (at(2020, 1, 1), at(2020, 12, 31))}
+        self.broken: dict[str, str] = {"BAD": "corrupt file BAD.csv: bad price on row 3"}
+
+    @property
+    def name(self) -> str:
+        return "memory"
+
+    def symbols(self, *, market: str | None = None, asset_class: AssetClass | None = None) -> Sequence[SymbolInfo]:
+        return [i for s in sorted(self.data) if (i := self.symbol_info(s)) is not None and market in (None, "US")]
+
+    def symbol_info(self, symbol: str) -> SymbolInfo | None:
+        if symbol not in self.data:
+            return None
+        start, end = self.data[symbol]
+        ranges = (
+            {"1min": DataRange(start=start, end=end)}
+            if symbol.startswith("M")
+            else {DAILY: DataRange(start=start, end=end)}
+        )
+        return SymbolInfo(symbol=symbol, asset_class=AssetClass.STOCK, market="US", ranges=MappingProxyType(ranges))
+
+    def problems(self) -> Mapping[str, str]:
+        return self.broken
+
+    def timestamps(self, symbol: str, start: datetime, end: datetime, timeframe: str = DAILY) -> Sequence[datetime]:
+        return ()
+
+    def count_ticks(self, symbols: Sequence[str], start: datetime, end: datetime, timeframe: str = DAILY) -> int:
+        return 42
+
+    def bars(self, symbol: str, start: datetime, end: datetime, timeframe: str = DAILY) -> Sequence[Bar]:
+        return ()
+
+
+class TestSymbols:
+    def test_valid(self, validator: MarketDataValidator) -> None:
+        result = validator.validate_symbols(["aapl", "eurusd", "btc/usd", "BRK-B"])
+        assert result.is_valid and result.error is None
+        assert result.symbols == ("AAPL", "EUR/USD", "BTC-USD", "BRK.B")
+        assert result.data_ranges["AAPL"].start == at(2016, 1, 4)
+        result.raise_for_errors()
+
+    def test_unknown_with_suggestions(self, validator: MarketDataValidator) -> None:
+        result = validator.validate_symbols("APPL,MSFT,ZZZZ,GBPJPY")
+        assert not result.is_valid
+        assert result.symbols == ("MSFT",)
+        [problem] = result.problems
+        assert problem.code is ErrorCode.INVALID_SYMBOL
+        assert problem.details["invalid_symbols"] == ["APPL", "ZZZZ", "GBP/JPY"]
+        assert problem.details["suggestions"]["APPL"][0] == "AAPL"
+        assert problem.details["suggestions"]["ZZZZ"] == []
+        assert "GBP/USD" in problem.details["suggestions"]["GBP/JPY"]
+        assert problem.details["supported_markets"] == ["CRYPTO", "FOREX", "NASDAQ", "NYSE"]
+        assert "did you mean AAPL" in problem.message
+        error = result.error
+        assert error is not None and error.code is ErrorCode.INVALID_SYMBOL
+        with pytest.raises(SimutradorError):
+            result.raise_for_errors()
+
+    def test_malformed_duplicate_and_too_many(self, validator: MarketDataValidator) -> None:
+        codes = [p.code for p in validator.validate_symbols(["AAPL", "aapl", "A\tB", "NOPE"]).problems]
+        assert codes == [ErrorCode.INVALID_SYMBOL, ErrorCode.VALIDATION_FAILED, ErrorCode.INVALID_SYMBOL]
+        too_many = validator.validate_symbols([i.symbol for i in SampleCatalog().symbols()][:6], plan=Plan.FREE)
+        assert too_many.problems[0].details["max_symbols"] == 5
+
+    def test_catalog_problems_explain_unknown_symbols(self) -> None:
+        validator = MarketDataValidator(MemoryCatalog())
+        [problem] = validator.validate_symbols(["BAD"]).problems
+        assert problem.details["reasons"] == [{"symbol": "BAD", "reason": "corrupt file BAD.csv: bad price on row 3"}]
+
+    def test_supported_symbols_and_ranges(self, validator: MarketDataValidator) -> None:
+        assert "EUR/USD" in validator.get_supported_symbols("FOREX")
+        assert "AAPL" not in validator.get_supported_symbols("FOREX")
+        assert len(validator.get_supported_symbols()) == len(SampleCatalog().symbols())
+        for spelling in ("twtr", " TWTR "):
+            found = validator.get_available_date_range(spelling)
+            assert found == DataRange(start=at(2016, 1, 4), end=at(2022, 10, 27))
+        assert validator.get_available_date_range("NOPE") is None
+        assert validator.get_available_date_range("A B") is None
+
+
+class TestDates:
+    def test_range_only(self, validator: MarketDataValidator) -> None:
+        assert validator.validate_date_range("2024-03-04", "2024-03-08").is_valid
+        future = validator.validate_date_range("2026-06-01", "2026-06-02")
+        assert [p.code for p in future.problems] == [ErrorCode.INVALID_DATE_RANGE]
+
+    def test_inside_every_symbol(self, validator: MarketDataValidator) -> None:
+        result = validator.validate_date_range("2024-03-04", "2024-03-10", symbols=["AAPL", "BTC-USD"])
+        assert result.is_valid
+        assert result.estimated_ticks == 7
+        only_stocks = validator.validate_date_range("2024-03-04", "2024-03-10", symbols=["AAPL", "MSFT"])
+        assert only_stocks.estimated_ticks == 5
+
+    def test_outside_a_symbols_data_names_each_range(self, validator: MarketDataValidator) -> None:
+        result = validator.validate_date_range("2020-06-01", "2022-12-31", symbols=["ABNB", "TWTR", "AAPL"])
+        [problem] = result.problems
+        assert problem.code is ErrorCode.INVALID_DATE_RANGE
+        assert problem.details["symbols"] == {
+            "ABNB": {"available_start": "2020-12-10T00:00:00+00:00", "available_end": "2025-12-31T00:00:00+00:00"},
+            "TWTR": {"available_start": "2016-01-04T00:00:00+00:00", "available_end": "2022-10-27T00:00:00+00:00"},
+        }
+        assert "ABNB (available 2020-12-10 to 2025-12-31)" in problem.message
+
+    def test_whole_days_at_the_edges(self, validator: MarketDataValidator) -> None:
+        assert validator.validate_date_range("2020-12-10", "2025-12-31", symbols=["ABNB"]).is_valid
+        assert not validator.validate_date_range("2020-12-09", "2025-12-31", symbols=["ABNB"]).is_valid
+        assert not validator.validate_date_range("2020-12-10", "2026-01-01", symbols=["ABNB"]).is_valid
+        assert not validator.validate_date_range("2022-10-20", "2022-10-28", symbols=["TWTR"]).is_valid
+        assert validator.validate_date_range("2022-10-20", "2022-10-27", symbols=["TWTR"]).is_valid
+
+    def test_bad_symbols_with_a_range(self, validator: MarketDataValidator) -> None:
+        result = validator.validate_date_range("2024-03-04", "2024-03-08", symbols=["NOPE", "AAPL"])
+        assert [p.code for p in result.problems] == [ErrorCode.INVALID_SYMBOL]
+        assert result.symbols == ("AAPL",)
+
+    def test_intraday_only_symbols_are_judged_on_their_own_timeframe(self) -> None:
+        catalog = MemoryCatalog()
+        catalog.data["MNTL"] = (at(2020, 1, 1, 14, 30), at(2020, 1, 31, 20, 59))
+        validator = MarketDataValidator(catalog, EngineSettings(default_plan=Plan.ENTERPRISE), clock=ManualClock(NOW))
+        assert validator.validate_date_range("2020-01-02T15:00", "2020-01-31T20:59:30", symbols=["MNTL"]).is_valid
+        assert not validator.validate_date_range("2020-01-02T15:00", "2020-01-31T21:00", symbols=["MNTL"]).is_valid
+        mixed = validator.validate_date_range("2020-01-02", "2020-01-03", symbols=["MNTL", "AAA"])
+        assert (mixed.is_valid, mixed.estimated_ticks) == (True, 0)  # no common timeframe to count on
+
+
+class TestEngineIntegration:
+    def test_session_records_what_validation_found(self, make_engine: object) -> None:
+        engine = Engine(EngineSettings(default_plan=Plan.PROFESSIONAL), clock=ManualClock())
+        session = engine.create_session(
+            "alice", params(symbols=("aapl", "btcusd"), start_date="2024-03-04", end_date="2024-03-10")
+        )
+        assert session.data_provider == "sample"
+        assert session.estimated_ticks == 7
+        assert set(session.data_ranges) == {"AAPL", "BTC-USD"}
+        assert session.data_ranges["AAPL"].end == at(2025, 12, 31)
+
+    def test_every_problem_at_once(self) -> None:
+        engine = Engine(EngineSettings(default_plan=Plan.ENTERPRISE), clock=ManualClock(NOW))
+        with pytest.raises(SimutradorError) as info:
+            engine.create_session(
+                "alice",
+                params(
+                    symbols=("APPL", "A B", "ABNB"), start_date="2019-01-01", end_date="2019-06-30", initial_capital=10
+                ),
+            )
+        codes = [p["code"] for p in info.value.details["problems"]]
+        assert codes == ["INVALID_SYMBOL", "INSUFFICIENT_CAPITAL", "INVALID_SYMBOL", "INVALID_DATE_RANGE"]
+        assert info.value.code is ErrorCode.INVALID_SYMBOL
+
+    def test_unknown_symbol_is_reported_even_when_dates_are_bad(self) -> None:
+        engine = Engine(EngineSettings(default_plan=Plan.ENTERPRISE), clock=ManualClock(NOW))
+        with pytest.raises(SimutradorError) as info:
+            engine.create_session("alice", params(symbols=("APPL",), start_date="2024-03-08", end_date="2024-03-04"))
+        assert [p["code"] for p in info.value.details["problems"]] == ["INVALID_DATE_RANGE", "INVALID_SYMBOL"]
+
+    @pytest.mark.parametrize("provider", ["polygon", "Sample"])
+    def test_unknown_provider(self, provider: str) -> None:
+        engine = Engine(clock=ManualClock())
+        with pytest.raises(SimutradorError) as info:
+            engine.create_session("alice", params(symbols="SPY", end_date="2024-03-04", data_provider=provider))
+        assert info.value.details["fields"] == ["data_provider"]
+        assert info.value.details["problems"][0]["supported_providers"] == ["sample"]
+
+    def test_known_provider_accepted(self) -> None:
+        engine = Engine(clock=ManualClock())
+        session = engine.create_session("alice", params(symbols="SPY", end_date="2024-03-04", data_provider="sample"))
+        assert session.data_provider == "sample"
+
+
+class TestCache:
+    def test_repeated_requests_hit_the_cache(self, validator: MarketDataValidator) -> None:
+        for _ in range(3):
+            validator.validate_date_range("2024-03-04", "2024-03-08", symbols=["AAPL"])
+        info = validator._verdict.cache_info()
+        assert (info.hits, info.misses) == (2, 1)
+
+    def test_a_new_catalog_version_invalidates(self) -> None:
+        catalog = MemoryCatalog()
+        engine = Engine(EngineSettings(default_plan=Plan.ENTERPRISE), clock=ManualClock(NOW), catalog=catalog)
+        request = params(
+            symbols=("AAA",), start_date="2020-03-02", end_date="2020-03-06", initial_capital=Decimal(5000)
+        )
+        assert engine.create_session("alice", request).estimated_ticks == 42
+        catalog.data["AAA"] = (at(2020, 4, 1), at(2020, 12, 31))  # the file changed on disk...
+        assert engine.create_session("alice", request).session_id  # ...but the version did not: cached
+        catalog.version += 1
+        with pytest.raises(SimutradorError) as info:
+            engine.create_session("alice", request)
+        assert info.value.code is ErrorCode.INVALID_DATE_RANGE
+        assert info.value.details["problems"][0]["symbols"]["AAA"]["available_start"] == "2020-04-01T00:00:00+00:00"
+        del catalog.data["AAA"]
+        catalog.version += 1
+        with pytest.raises(SimutradorError) as gone:
+            engine.create_session("alice", request)
+        assert gone.value.code is ErrorCode.INVALID_SYMBOL
+
+    def test_cache_is_bounded(self) -> None:
+        validator = MarketDataValidator(SampleCatalog(), clock=ManualClock(NOW), cache_size=8)
+        for day in range(20):
+            start = at(2024, 1, 1) + timedelta(days=day)
+            validator.validate_date_range(start, start + timedelta(hours=5), symbols=["AAPL"])
+        assert validator._verdict.cache_info().currsize == 8
