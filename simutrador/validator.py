@@ -99,8 +99,8 @@ class MarketDataValidator:
         >>> from simutrador.sample_catalog import SampleCatalog
         >>> validator = MarketDataValidator(SampleCatalog())
         >>> result = validator.validate_symbols(["aapl", "APPL"])
-        >>> result.is_valid, result.symbols, result.problems[0].details["suggestions"]["APPL"]
-        (False, ('AAPL',), ['AAPL'])
+        >>> result.is_valid, result.symbols, result.problems[0].details["suggestions"]["APPL"][0]
+        (False, ('AAPL',), 'AAPL')
     """
 
     def __init__(
