@@ -25,7 +25,7 @@ import attrs
 from simutrador.errors import ErrorCode, SimutradorError
 from simutrador.models import EMPTY_MAPPING, SessionParams
 from simutrador.settings import EffectiveLimits, SessionSettings
-from simutrador.symbols import SymbolProblem, normalize_symbol
+from simutrador.symbols import MAX_SYMBOL_LENGTH, SymbolProblem, normalize_symbol
 
 __all__ = [
     "CheckedParams",
@@ -181,6 +181,15 @@ def parse_money(value: object) -> Decimal | str:
     return f"expected a number, got {type(value).__name__}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _normalize_clean(items: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Normalized `items` when every one is well-formed and unique, else None (cached)."""
+    normalized = tuple(normalize_symbol(item) for item in items)
+    if any(isinstance(n, SymbolProblem) for n in normalized) or len(set(normalized)) != len(normalized):
+        return None
+    return cast("tuple[str, ...]", normalized)
+
+
 def check_symbols(raw: object, limits: EffectiveLimits, problems: list[Problem]) -> tuple[str, ...]:
     """Normalize a tuple of symbols; append problems for malformed, duplicate or too many.
 
@@ -209,6 +218,10 @@ def check_symbols(raw: object, limits: EffectiveLimits, problems: list[Problem])
             )
         )
         return ()
+    if all(isinstance(item, str) and len(item) <= MAX_SYMBOL_LENGTH for item in items):
+        clean = _normalize_clean(cast("tuple[str, ...]", items))
+        if clean is not None:
+            return clean
     normalized: list[str] = []
     seen: set[str] = set()
     malformed: list[dict[str, str]] = []

@@ -32,6 +32,7 @@ from simutrador.validation import CheckedParams, Problem, check_dates, check_sym
 __all__ = ["MarketDataValidator", "ValidationResult"]
 
 _TICK: Final = timedelta(microseconds=1)
+_MAX_COVERAGES: Final = 100_000
 _DATE_FIELDS: Final = frozenset({"start_date", "end_date"})
 
 
@@ -117,6 +118,7 @@ class MarketDataValidator:
         self._lock = threading.Lock()
         self._version = catalog.version
         self._verdict = functools.lru_cache(maxsize=cache_size)(self._judge)
+        self._coverages: dict[str, tuple[str, DataRange, DataRange] | None] = {}
 
     @property
     def catalog(self) -> Catalog:
@@ -189,14 +191,19 @@ class MarketDataValidator:
 
     # -- internals ----------------------------------------------------------------
 
-    def _cached(self, symbols: tuple[str, ...], start: datetime, end: datetime, provider: str | None) -> _Verdict:
+    def _sync(self) -> int:
+        """Clear every cache when the catalog's data changed; return the current version."""
         version = self._catalog.version
         if version != self._version:
             with self._lock:
                 if version != self._version:
                     self._verdict.cache_clear()
+                    self._coverages = {}
                     self._version = version
-        return self._verdict(symbols, start, end, provider, version)
+        return version
+
+    def _cached(self, symbols: tuple[str, ...], start: datetime, end: datetime, provider: str | None) -> _Verdict:
+        return self._verdict(symbols, start, end, provider, self._sync())
 
     def _judge(
         self, symbols: tuple[str, ...], start: datetime, end: datetime, provider: str | None, _version: int
@@ -207,11 +214,9 @@ class MarketDataValidator:
         outside: dict[str, dict[str, str]] = {}
         timeframes: set[str] = set()
         for symbol in known:
-            info = self._catalog.symbol_info(symbol)
-            coverage = _coverage(info) if info is not None else None
-            if coverage is None:  # pragma: no cover - _known keeps only symbols with data
-                continue
-            timeframe, covered = coverage
+            coverage = self._coverage(symbol)
+            assert coverage is not None  # _known keeps only symbols with data
+            timeframe, covered, _ = coverage
             timeframes.add(timeframe)
             if start < covered.start or end > covered.end:
                 outside[symbol] = {
@@ -241,20 +246,33 @@ class MarketDataValidator:
 
     def _known(self, symbols: Sequence[str], problems: list[Problem]) -> tuple[tuple[str, ...], dict[str, DataRange]]:
         """Split normalized symbols into known (with their ranges) and unknown (a problem)."""
+        self._sync()
         known: list[str] = []
         ranges: dict[str, DataRange] = {}
         unknown: list[str] = []
         for symbol in symbols:
-            info = self._catalog.symbol_info(symbol)
-            coverage = _coverage(info) if info is not None else None
-            if info is None or coverage is None:
+            coverage = self._coverage(symbol)
+            if coverage is None:
                 unknown.append(symbol)
             else:
                 known.append(symbol)
-                ranges[symbol] = info.ranges[coverage[0]]
+                ranges[symbol] = coverage[2]
         if unknown:
             problems.append(self._unknown_symbols(unknown))
         return tuple(known), ranges
+
+    def _coverage(self, symbol: str) -> tuple[str, DataRange, DataRange] | None:
+        """(timeframe judged on, covered span, available range) for `symbol`, cached per catalog version."""
+        try:
+            return self._coverages[symbol]
+        except KeyError:
+            pass
+        info = self._catalog.symbol_info(symbol)
+        found = _coverage(info) if info is not None else None
+        result = (found[0], found[1], info.ranges[found[0]]) if found is not None and info is not None else None
+        if len(self._coverages) < _MAX_COVERAGES:
+            self._coverages[symbol] = result
+        return result
 
     def _unknown_symbols(self, unknown: list[str]) -> Problem:
         universe = self.get_supported_symbols()

@@ -246,3 +246,13 @@ class TestCache:
             start = at(2024, 1, 1) + timedelta(days=day)
             validator.validate_date_range(start, start + timedelta(hours=5), symbols=["AAPL"])
         assert validator._verdict.cache_info().currsize == 8
+
+
+def test_validate_symbols_sees_a_new_catalog_version() -> None:
+    catalog = MemoryCatalog()
+    validator = MarketDataValidator(catalog)
+    assert validator.validate_symbols(["AAA"]).is_valid
+    del catalog.data["AAA"]
+    assert validator.validate_symbols(["AAA"]).is_valid  # same version: cached coverage
+    catalog.version += 1
+    assert not validator.validate_symbols(["AAA"]).is_valid
