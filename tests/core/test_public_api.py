@@ -10,19 +10,27 @@ import simutrador
 
 def test_exported_names_are_pinned() -> None:
     assert sorted(simutrador.__all__) == [
+        "AssetClass",
+        "Bar",
+        "Catalog",
         "DataRange",
+        "DirectoryCatalog",
         "Engine",
         "EngineSettings",
         "ErrorCode",
         "ErrorType",
+        "MarketDataValidator",
         "Plan",
         "PlanLimits",
+        "SampleCatalog",
         "Session",
         "SessionParams",
         "SessionSettings",
         "SessionState",
         "Severity",
         "SimutradorError",
+        "SymbolInfo",
+        "ValidationResult",
     ]
     for name in simutrador.__all__:
         assert getattr(simutrador, name).__doc__, name

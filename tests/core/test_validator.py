@@ -8,6 +8,8 @@ from decimal import Decimal
 from types import MappingProxyType
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simutrador import DataRange, Engine, EngineSettings, ErrorCode, Plan, PlanLimits, SimutradorError
 from simutrador.catalog import DAILY, Bar, SymbolInfo
@@ -256,3 +258,46 @@ def test_validate_symbols_sees_a_new_catalog_version() -> None:
     assert validator.validate_symbols(["AAA"]).is_valid  # same version: cached coverage
     catalog.version += 1
     assert not validator.validate_symbols(["AAA"]).is_valid
+
+
+_moments = st.one_of(
+    st.none(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=40),
+    st.dates(),
+    st.datetimes(),
+    st.datetimes(timezones=st.timezones()),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    symbols=st.one_of(
+        st.text(max_size=60), st.lists(st.one_of(st.text(max_size=40), st.integers(), st.none()), max_size=8)
+    )
+)
+def test_validate_symbols_never_raises(symbols: object) -> None:
+    validator = MarketDataValidator(
+        SampleCatalog(), EngineSettings(default_plan=Plan.ENTERPRISE), clock=ManualClock(NOW)
+    )
+    result = validator.validate_symbols(symbols)  # type: ignore[arg-type]
+    assert result.is_valid == (not result.problems)
+    assert all(p.code in ErrorCode for p in result.problems)
+    assert set(result.symbols) <= set(validator.get_supported_symbols())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=_moments,
+    end=_moments,
+    symbols=st.lists(st.sampled_from(["AAPL", "BTC-USD", "ABNB", "TWTR", "NOPE", "a b"]), max_size=4),
+)
+def test_validate_date_range_never_raises(start: object, end: object, symbols: list[str]) -> None:
+    validator = MarketDataValidator(
+        SampleCatalog(), EngineSettings(default_plan=Plan.ENTERPRISE), clock=ManualClock(NOW)
+    )
+    result = validator.validate_date_range(start, end, symbols=symbols or None)
+    assert result.is_valid == (not result.problems)
+    if result.is_valid and symbols:
+        assert result.estimated_ticks >= 0
