@@ -29,7 +29,8 @@ def test_python_examples_run(page: str, index: int, code: str) -> None:
 
 
 def test_every_page_with_examples_is_collected() -> None:
-    assert {"README.md", "embedding.md", "configuration.md", "errors.md", "market-data.md"} <= {p for p, _, _ in python_blocks()}
+    pages = {"README.md", "embedding.md", "configuration.md", "errors.md", "market-data.md"}
+    assert pages <= {p for p, _, _ in python_blocks()}
 
 
 def table_rows(page: str, first_cell: str) -> dict[str, list[str]]:
