@@ -1,0 +1,1 @@
+"""The SimuTrador WebSocket adapter: a trio-websocket server with JWT auth, and its protocol."""

@@ -1,0 +1,62 @@
+"""Token buckets: per connection (messages) and per client IP (handshakes).
+
+No maintained rate-limiting library fits trio without background threads or async
+storage backends, so this is one small module with an injected clock.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+
+__all__ = ["KeyedLimiter", "TokenBucket"]
+
+
+class TokenBucket:
+    """`rate` tokens per second, up to `burst`; each `take` spends one.
+
+    Args:
+        rate: Tokens added per second.
+        burst: Bucket size (and initial fill).
+        clock: Seconds from a monotonic clock.
+    """
+
+    __slots__ = ("_burst", "_clock", "_rate", "_stamp", "_tokens")
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float]) -> None:
+        self._rate = rate
+        self._burst = float(max(burst, 1))
+        self._clock = clock
+        self._tokens = self._burst
+        self._stamp = clock()
+
+    def take(self) -> float:
+        """Spend a token: 0.0 when allowed, else the seconds until one is available."""
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        if self._rate <= 0:
+            return float("inf")
+        return (1.0 - self._tokens) / self._rate
+
+
+class KeyedLimiter:
+    """One `TokenBucket` per key (client IP), remembering at most `max_keys` keys."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float], max_keys: int = 100_000) -> None:
+        self._rate, self._burst, self._clock, self._max = rate, burst, clock, max_keys
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def take(self, key: str) -> float:
+        """Spend a token of `key`'s bucket (see `TokenBucket.take`)."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(self._rate, self._burst, self._clock)
+            if len(self._buckets) > self._max:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(key)
+        return bucket.take()

@@ -1,0 +1,395 @@
+"""The WebSocket server: sockets, handshake, auth, caps, timeouts. No business rules.
+
+Structure (trio): `SimutradorServer.serve` follows the ``nursery.start`` protocol and
+reports the bound port. It owns the listener loop (`trio.serve_listeners` with
+`trio_websocket.wrap_server_stream` per connection), so a malformed handshake or a
+bug in one connection drops only that connection, never the listener.
+
+Per connection, in order, all under one handshake deadline: read the HTTP upgrade;
+check the path; the per-IP handshake limiter (429 + Retry-After); the global
+connection cap (503); the Origin allow-list (403); the JWT (401); the per-user
+connection cap of the plan (429); accept. Then one nursery runs the reader (each
+message answered by the sans-I/O `ServerProtocol`), a writer draining a bounded
+outbound queue with a deadline per send (a stalled reader is disconnected with
+4003), heartbeat pings (4004 when unanswered), the idle timer (a warning, then 4002)
+and the token-expiry timer (an ``error``, then 4001).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, Final
+from urllib.parse import parse_qs, urlsplit
+
+import trio
+import trio_websocket
+
+from simutrador.engine import Engine
+from simutrador.errors import ErrorCode, SimutradorError
+from simutrador_ws.auth import Identity, TokenVerifier
+from simutrador_ws.protocol import CloseCode, Metrics, ServerProtocol
+from simutrador_ws.ratelimit import KeyedLimiter, TokenBucket
+from simutrador_ws.settings import ServerSettings
+
+__all__ = ["HTTP_STATUS", "SimutradorServer"]
+
+logger = logging.getLogger(__name__)
+
+HTTP_STATUS: Final = {
+    ErrorCode.AUTHENTICATION_FAILED: 401,
+    ErrorCode.RATE_LIMIT_EXCEEDED: 429,
+    ErrorCode.SESSION_LIMIT_EXCEEDED: 429,
+}
+"""Error code → HTTP status for refused handshakes (the adapter's one table)."""
+
+
+class _Refusal(Exception):
+    """A handshake refused with an HTTP status and a short reason."""
+
+    def __init__(self, status: int, reason: str, *, retry_after: float | None = None, code: str = "") -> None:
+        super().__init__(reason)
+        self.status, self.reason, self.retry_after, self.code = status, reason, retry_after, code or str(status)
+
+
+class _Connection:
+    """One accepted WebSocket: its outbound queue, timers and close logic."""
+
+    def __init__(self, server: SimutradorServer, ws: trio_websocket.WebSocketConnection, identity: Identity) -> None:
+        self.server = server
+        self.ws = ws
+        self.identity = identity
+        settings = server.settings
+        self.outbox_send, self.outbox_receive = trio.open_memory_channel[str](settings.outbound_queue)
+        self.last_activity = trio.current_time()
+        self.bucket = TokenBucket(settings.messages_per_second, settings.message_burst, time.monotonic)
+        self.close_code: int | None = None
+        self.cancel_scope = trio.CancelScope()
+
+    def send(self, text: str) -> None:
+        """Queue `text`; a full queue means the client stopped reading: disconnect it."""
+        try:
+            self.outbox_send.send_nowait(text)
+        except trio.WouldBlock:
+            self.close_soon(CloseCode.SLOW_CONSUMER, "client is not reading")
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """Ask the connection to close with `code` (first request wins)."""
+        if self.close_code is None:
+            self.close_code, self.close_reason = code, reason
+            self.cancel_scope.cancel()
+
+    async def run(self) -> None:
+        settings = self.server.settings
+        with self.cancel_scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._writer)
+                nursery.start_soon(self._heartbeat)
+                nursery.start_soon(self._idle_timer)
+                nursery.start_soon(self._token_timer)
+                extra = {
+                    "messages_per_second": settings.messages_per_second,
+                    "message_burst": settings.message_burst,
+                }
+                self.send(
+                    self.server.protocol.connection_ready(
+                        self.identity, idle_timeout=settings.idle_timeout, extra_limits=extra
+                    )
+                )
+                await self._reader()
+                self.close_soon(CloseCode.NORMAL, "")
+        await self._close()
+
+    async def _reader(self) -> None:
+        protocol = self.server.protocol
+        while True:
+            try:
+                message = await self.ws.get_message()
+            except trio_websocket.ConnectionClosed:
+                return
+            self.last_activity = trio.current_time()
+            wait = self.bucket.take()
+            if wait:
+                error = SimutradorError(
+                    ErrorCode.RATE_LIMIT_EXCEEDED,
+                    f"more than {self.server.settings.messages_per_second:g} messages per second",
+                    retry_after_ms=math.ceil(wait * 1000),
+                )
+                self.send(protocol.error_text(error))
+                continue
+            started = time.perf_counter()
+            reply = protocol.handle(message, self.identity)
+            logger.info(
+                "user=%s type=%s request_id=%s outcome=%s duration_ms=%.3f",
+                self.identity.user_id,
+                reply.request_type,
+                reply.request_id,
+                reply.outcome,
+                (time.perf_counter() - started) * 1000,
+            )
+            self.send(reply.text)
+
+    async def _writer(self) -> None:
+        timeout = self.server.settings.send_timeout
+        async for text in self.outbox_receive:
+            try:
+                with trio.fail_after(timeout):
+                    await self.ws.send_message(text)
+            except trio.TooSlowError:
+                self.close_soon(CloseCode.SLOW_CONSUMER, "client is not reading")
+                return
+            except trio_websocket.ConnectionClosed:
+                self.close_soon(CloseCode.NORMAL, "")
+                return
+
+    async def _heartbeat(self) -> None:
+        settings = self.server.settings
+        while True:
+            await trio.sleep(settings.ping_interval)
+            try:
+                with trio.fail_after(settings.ping_timeout):
+                    await self.ws.ping()
+            except trio.TooSlowError:
+                self.close_soon(CloseCode.HEARTBEAT_TIMEOUT, "no pong")
+                return
+            except trio_websocket.ConnectionClosed:
+                return
+
+    async def _idle_timer(self) -> None:
+        settings = self.server.settings
+        warned_for = None
+        while True:
+            idle_at = self.last_activity + settings.idle_timeout
+            warn_at = idle_at - settings.idle_warning
+            now = trio.current_time()
+            if now >= idle_at:
+                self.close_soon(CloseCode.IDLE_TIMEOUT, "idle timeout")
+                return
+            if now >= warn_at and warned_for != self.last_activity:
+                warned_for = self.last_activity
+                self.send(
+                    self.server.protocol.encode(
+                        "idle_warning",
+                        {"closes_in_sec": round(idle_at - now, 3), "idle_timeout_sec": settings.idle_timeout},
+                    )
+                )
+            await trio.sleep_until(idle_at if now >= warn_at else warn_at)
+
+    async def _token_timer(self) -> None:
+        left = (self.identity.expires_at - datetime.now(UTC)).total_seconds()
+        await trio.sleep(max(left, 0))
+        error = SimutradorError(ErrorCode.AUTHENTICATION_FAILED, "token expired; reconnect with a new token")
+        with trio.move_on_after(self.server.settings.send_timeout):
+            await self.ws.send_message(self.server.protocol.error_text(error))
+        self.close_soon(CloseCode.TOKEN_EXPIRED, "token expired")
+
+    async def _close(self) -> None:
+        code = self.close_code or CloseCode.NORMAL
+        with trio.move_on_after(self.server.settings.send_timeout) as scope:
+            await self.ws.aclose(code, getattr(self, "close_reason", "") or None)
+        if scope.cancelled_caught:  # the peer never answered the close: drop the TCP connection
+            await trio.aclose_forcefully(self.ws._stream)
+
+
+class SimutradorServer:
+    """Serves an `Engine` over WebSocket.
+
+    Args:
+        engine: The engine every request goes to.
+        settings: Transport settings (limits, timeouts).
+        verifier: Checks the JWT of each connection.
+        monotonic: Seconds for the per-IP limiter (injected in tests).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: ServerSettings,
+        verifier: TokenVerifier,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.verifier = verifier
+        self.metrics = Metrics()
+        self.protocol = ServerProtocol(engine, max_message_bytes=settings.max_message_bytes, metrics=self.metrics)
+        self._ip_limiter = KeyedLimiter(settings.handshakes_per_second, settings.handshake_burst, monotonic)
+        self._per_user: Counter[str] = Counter()
+        self._connections: set[_Connection] = set()
+        self._handshaking = 0
+        self._stop = trio.Event()
+        self.port: int | None = None
+
+    @property
+    def open_connections(self) -> int:
+        """Accepted connections currently open."""
+        return len(self._connections)
+
+    def shutdown(self) -> None:
+        """Stop accepting, close every connection with 1001, and make `serve` return."""
+        self._stop.set()
+
+    async def serve(self, *, task_status: trio.TaskStatus[SimutradorServer] = trio.TASK_STATUS_IGNORED) -> None:
+        """Listen and serve until `shutdown`; reports itself (with `port` set) once listening."""
+        listeners = await trio.open_tcp_listeners(self.settings.port, host=self.settings.host)
+        self.port = listeners[0].socket.getsockname()[1]
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._cleanup_loop)
+            listen_scope = trio.CancelScope()
+
+            async def listen() -> None:
+                with listen_scope:
+                    await trio.serve_listeners(self._handle_stream, listeners, handler_nursery=nursery)
+
+            nursery.start_soon(listen)
+            logger.info("serving on ws://%s:%s%s", self.settings.host, self.port, self.settings.path)
+            task_status.started(self)
+            await self._stop.wait()
+            listen_scope.cancel()
+            for connection in list(self._connections):
+                connection.close_soon(CloseCode.GOING_AWAY, "server shutting down")
+            with trio.move_on_after(self.settings.shutdown_timeout):
+                while self._connections:
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+        logger.info("server stopped")
+
+    async def _cleanup_loop(self) -> None:
+        while True:
+            await trio.sleep(self.settings.cleanup_interval)
+            removed = self.engine.cleanup_expired_sessions()
+            if removed:
+                logger.info("expired %d sessions", removed)
+
+    async def _handle_stream(self, stream: trio.SocketStream) -> None:
+        """One TCP connection, start to end. Nothing raised here reaches the listener."""
+        try:
+            await self._serve_stream(stream)
+        except Exception:
+            logger.exception("connection failed")
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    async def _serve_stream(self, stream: trio.SocketStream) -> None:
+        settings = self.settings
+        if self._handshaking + len(self._connections) >= settings.max_connections + settings.handshake_burst:
+            self.metrics.handshakes_refused["overload"] += 1
+            return  # far over capacity: do not even read the request
+        self._handshaking += 1
+        accepted: tuple[trio_websocket.WebSocketConnection, Identity] | None = None
+        try:
+            async with trio.open_nursery() as nursery:
+                with trio.move_on_after(settings.handshake_timeout) as deadline:
+                    request = await trio_websocket.wrap_server_stream(
+                        nursery, stream, message_queue_size=4, max_message_size=settings.hard_max_message_bytes
+                    )
+                    accepted = await self._handshake(request, _peer_address(stream))
+                if deadline.cancelled_caught:
+                    self.metrics.handshakes_refused["timeout"] += 1
+                if accepted is None:
+                    nursery.cancel_scope.cancel()
+                    return
+                self._handshaking -= 1
+                ws, identity = accepted
+                connection = _Connection(self, ws, identity)
+                self._connections.add(connection)
+                self.metrics.connections_opened += 1
+                self.metrics.connections_open = len(self._connections)
+                try:
+                    await connection.run()
+                finally:
+                    self._connections.discard(connection)
+                    self._per_user[identity.user_id] -= 1
+                    if self._per_user[identity.user_id] <= 0:
+                        del self._per_user[identity.user_id]
+                    self.metrics.connections_open = len(self._connections)
+                    nursery.cancel_scope.cancel()
+        finally:
+            if accepted is None:
+                self._handshaking -= 1
+
+    async def _handshake(
+        self, request: trio_websocket.WebSocketRequest, address: str
+    ) -> tuple[trio_websocket.WebSocketConnection, Identity] | None:
+        try:
+            identity = self._admit(request, address)
+        except _Refusal as refusal:
+            self.metrics.handshakes_refused[refusal.code] += 1
+            headers = [(b"content-type", b"text/plain; charset=utf-8")]
+            if refusal.retry_after is not None:
+                headers.append((b"retry-after", str(max(1, math.ceil(refusal.retry_after))).encode()))
+            await request.reject(refusal.status, extra_headers=headers, body=refusal.reason.encode())
+            return None
+        self._per_user[identity.user_id] += 1
+        try:
+            ws = await request.accept()
+        except BaseException:
+            self._per_user[identity.user_id] -= 1
+            raise
+        return ws, identity
+
+    def _admit(self, request: trio_websocket.WebSocketRequest, address: str) -> Identity:
+        """Every handshake check, in order; raises `_Refusal`."""
+        settings = self.settings
+        target = urlsplit(request.path)
+        if target.path != settings.path:
+            raise _Refusal(404, f"not found; the WebSocket path is {settings.path}")
+        wait = self._ip_limiter.take(address)
+        if wait:
+            raise _Refusal(429, "too many connection attempts", retry_after=wait, code="ip_rate_limit")
+        if len(self._connections) >= settings.max_connections:
+            raise _Refusal(503, "server at connection capacity", retry_after=1, code="capacity")
+        headers = {name.lower(): value for name, value in request.headers}
+        origin = headers.get(b"origin")
+        if settings.allowed_origins and origin is not None and origin.decode("latin-1") not in settings.allowed_origins:
+            raise _Refusal(403, "origin not allowed")
+        try:
+            identity = self.verifier.verify(_token_of(target.query, headers.get(b"authorization")))
+        except SimutradorError as error:
+            raise _Refusal(HTTP_STATUS[error.code], error.message, code="auth") from None
+        allowed = self.engine.limits_for(identity.plan).websocket_connections
+        if self._per_user[identity.user_id] >= allowed:
+            raise _Refusal(
+                HTTP_STATUS[ErrorCode.RATE_LIMIT_EXCEEDED],
+                f"at most {allowed} connections per user on the {identity.plan.value} plan",
+                retry_after=1,
+                code="user_connections",
+            )
+        return identity
+
+
+def _token_of(query: str, authorization: bytes | None) -> str | None:
+    if authorization is not None:
+        scheme, _, value = authorization.decode("latin-1").partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    values = parse_qs(query, max_num_fields=20).get("token")
+    return values[0] if values else None
+
+
+def _peer_address(stream: Any) -> str:
+    try:
+        return str(stream.socket.getpeername()[0])
+    except (AttributeError, OSError, IndexError):  # pragma: no cover - non-socket streams
+        return "unknown"
+
+
+async def run_server(
+    server: SimutradorServer, *, task_status: trio.TaskStatus[SimutradorServer] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Serve until SIGINT/SIGTERM, then shut down gracefully."""
+    import signal  # noqa: PLC0415 - only the CLI entry point needs signals
+
+    async with trio.open_nursery() as nursery:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            await nursery.start(partial(server.serve))
+            task_status.started(server)
+            async for _ in signals:
+                server.shutdown()
+                break

@@ -1,0 +1,188 @@
+"""The one cattrs converter: core models ⇄ JSON-ready data.
+
+Money (`Decimal`) goes out as a string and comes in as a string or number (never a
+boolean, never NaN/Infinity); datetimes go out as ISO-8601 UTC with a ``Z`` and come
+in as ISO-8601 (naive means UTC). Request payloads are structured with
+``forbid_extra_keys``; the aliases ``start``, ``end`` and ``initial_cash`` are
+renamed before structuring; every structural problem (unknown or missing field, not
+an object) becomes one ``VALIDATION_FAILED`` whose details name the fields, with
+cattrs' paths. Value checks (symbols, dates, money) stay in the core validator, so
+each rule lives in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any, Final, TypeVar, cast
+
+import attrs
+import cattrs
+
+from simutrador.errors import ErrorCode, SimutradorError
+from simutrador.models import DataRange, Session, SessionParams
+from simutrador.states import SessionState
+from simutrador.validation import parse_moment, parse_money
+
+__all__ = [
+    "ALIASES",
+    "converter",
+    "format_datetime",
+    "session_from_wire",
+    "session_params_from_wire",
+    "session_to_wire",
+    "structure",
+]
+
+T = TypeVar("T")
+
+ALIASES: Final[Mapping[str, str]] = MappingProxyType(
+    {"start": "start_date", "end": "end_date", "initial_cash": "initial_capital"}
+)
+"""Accepted alternative names → the canonical field."""
+
+
+def format_datetime(moment: datetime) -> str:
+    """ISO-8601 in UTC with a ``Z`` suffix."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _thaw(value: object) -> object:
+    """Read-only metadata (mapping proxies, tuples) → plain JSON data."""
+    if isinstance(value, Mapping):
+        return {str(k): _thaw(v) for k, v in cast("Mapping[object, object]", value).items()}
+    if isinstance(value, tuple):
+        return [_thaw(v) for v in cast("tuple[object, ...]", value)]
+    return value
+
+
+def _structure_decimal(value: object, _type: type) -> Decimal:
+    parsed = parse_money(value)
+    if isinstance(parsed, str):
+        raise ValueError(parsed)
+    return parsed
+
+
+def _structure_datetime(value: object, _type: type) -> datetime:
+    parsed = parse_moment(value, end_of_day=False)
+    if isinstance(parsed, str):
+        raise ValueError(parsed)
+    return parsed
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True)
+    conv.register_unstructure_hook(Decimal, str)
+    conv.register_unstructure_hook(datetime, format_datetime)
+    conv.register_unstructure_hook(MappingProxyType, _thaw)
+    conv.register_structure_hook(Decimal, _structure_decimal)
+    conv.register_structure_hook(datetime, _structure_datetime)
+    conv.register_structure_hook(SessionState, lambda v, _: SessionState(v))
+    conv.register_structure_hook_func(
+        lambda t: t == Mapping[str, Any], lambda v, _: MappingProxyType(dict(cast("Mapping[str, Any]", v)))
+    )
+    conv.register_structure_hook_func(
+        lambda t: t == Mapping[str, DataRange],
+        lambda v, _: MappingProxyType(
+            {k: conv.structure(r, DataRange) for k, r in cast("Mapping[str, Any]", v).items()}
+        ),
+    )
+    return conv
+
+
+converter: Final = _make_converter()
+"""The converter every adapter uses."""
+
+
+def structure(data: object, model: type[T], *, what: str = "data") -> T:
+    """Structure `data` into `model`, turning any failure into ``VALIDATION_FAILED``.
+
+    Raises:
+        SimutradorError: ``VALIDATION_FAILED`` with ``details.fields`` (the fields at
+            fault) and ``details.problems`` (cattrs' messages with paths).
+    """
+    if not isinstance(data, Mapping):
+        raise SimutradorError(
+            ErrorCode.VALIDATION_FAILED, f"{what} must be an object", {"fields": [what], "problems": []}
+        )
+    try:
+        return converter.structure(data, model)
+    except Exception as exc:  # cattrs wraps every field failure in its own groups
+        problems = cattrs.transform_error(exc, path=what)
+        named = {_field_of(p, what) for p in problems} | _extra_keys(exc)
+        fields = sorted(named - {what} or named)
+        raise SimutradorError(
+            ErrorCode.VALIDATION_FAILED,
+            f"invalid {what}: " + "; ".join(problems),
+            {"fields": fields, "problems": problems},
+        ) from None
+
+
+def _field_of(problem: str, root: str) -> str:
+    path = problem.rsplit(" @ ", 1)[-1]
+    return path.removeprefix(root).lstrip(".").split(".")[0].split("[")[0] or root
+
+
+def _extra_keys(exc: BaseException) -> set[str]:
+    found: set[str] = set()
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        found |= set(exc.extra_fields)
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in cast("BaseExceptionGroup[BaseException]", exc).exceptions:
+            found |= _extra_keys(inner)
+    return found
+
+
+_PARAM_FIELDS: Final = tuple(attrs.fields(SessionParams))
+_REQUIRED: Final = frozenset(a.name for a in _PARAM_FIELDS if a.default is attrs.NOTHING)
+
+
+def session_params_from_wire(data: object) -> SessionParams:
+    """A `create_session` payload → `SessionParams` (aliases renamed, unknown keys refused).
+
+    Values are kept as sent: the core validator judges them all at once.
+    """
+    if not isinstance(data, Mapping):
+        raise SimutradorError(ErrorCode.VALIDATION_FAILED, "data must be an object", {"fields": ["data"]})
+    payload = {str(k): v for k, v in cast("Mapping[object, object]", data).items()}
+    problems: list[str] = []
+    clashes = sorted(alias for alias, name in ALIASES.items() if alias in payload and name in payload)
+    problems += [f"give {alias} or {ALIASES[alias]}, not both" for alias in clashes]
+    fields = {ALIASES.get(key, key): value for key, value in payload.items()}
+    names = {a.name for a in _PARAM_FIELDS}
+    unknown = sorted(set(fields) - names)
+    missing = [a.name for a in _PARAM_FIELDS if a.default is attrs.NOTHING and a.name not in fields]
+    problems += [f"unknown field {name}" for name in unknown] + [f"missing field {name}" for name in missing]
+    if problems:
+        raise SimutradorError(
+            ErrorCode.VALIDATION_FAILED, "invalid data: " + "; ".join(problems), {"fields": clashes + unknown + missing}
+        )
+    given: dict[str, Any] = {k: v for k, v in fields.items() if v is not None or k in _REQUIRED}  # null = default
+    return SessionParams(**given)
+
+
+def session_to_wire(session: Session) -> dict[str, Any]:
+    """A `Session` as JSON-ready data (money as strings, times as ISO-8601 UTC)."""
+    data = cast("dict[str, Any]", converter.unstructure(session))
+    data["metadata"] = _thaw(session.metadata)
+    return data
+
+
+def session_from_wire(data: object) -> Session:
+    """JSON data produced by `session_to_wire` → a `Session` (used by clients)."""
+    if isinstance(data, Mapping):
+        data = dict(cast("Mapping[str, Any]", data))
+        metadata: object = data.get("metadata")
+        if isinstance(metadata, Mapping):
+            data["metadata"] = _freeze(cast("Mapping[str, object]", metadata))
+    return structure(data, Session, what="session")
+
+
+def _freeze(value: object) -> Any:
+    if isinstance(value, Mapping):
+        return MappingProxyType({str(k): _freeze(v) for k, v in cast("Mapping[object, object]", value).items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in cast("list[object]", value))
+    return value
