@@ -406,14 +406,8 @@ class DirectoryCatalog:
             )
             for symbol, found in sorted(ranges.items())
         }
-        return _Snapshot(
-            signatures=MappingProxyType(signatures),
-            listing=MappingProxyType(dict(listing)),
-            sources=MappingProxyType(chosen),
-            stamps=MappingProxyType(stamps),
-            infos=MappingProxyType(infos),
-            problems=MappingProxyType(problems),
-        )
+        problems_view = MappingProxyType(problems)  # handed out as is: read-only
+        return _Snapshot(signatures, dict(listing), chosen, stamps, infos, problems_view)
 
     def _summary(self, file: Path, signature: _Signature, per_day: bool) -> _Summary | str:
         """First/last bar and timeframe of `file`, or why it is unusable; cached per signature."""
@@ -490,7 +484,7 @@ def _columns(names: Sequence[str]) -> dict[str, int]:
 def _read_csv(file: Path) -> list[_Row]:
     try:
         with file.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
+            reader = csv.reader(handle, strict=True)
             header = next(reader, None)
             if header is None:
                 return []

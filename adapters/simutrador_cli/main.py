@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from simutrador_cli.demo import run_embedded_demo
+from simutrador_cli.serve import serve, token
 
 __all__ = ["cli"]
 
@@ -19,3 +20,7 @@ def cli() -> None:
 def demo() -> None:
     """Run a short guided tour of the engine (no data download, no server)."""
     run_embedded_demo()
+
+
+cli.add_command(serve)
+cli.add_command(token)
