@@ -38,10 +38,12 @@ def test_exported_names_are_pinned() -> None:
 
 def test_importing_the_core_pulls_in_no_transport() -> None:
     code = (
-        "import sys, simutrador, simutrador.testing\n"
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        "import simutrador, simutrador.testing, simutrador.codec\n"
         "banned = {'trio', 'trio_websocket', 'jwt', 'click', 'anyio', 'asyncio', 'socket', 'wsproto',"
         " 'simutrador_ws', 'simutrador_cli', 'pyarrow'}\n"
-        "print(sorted(banned & set(sys.modules)))\n"
+        "print(sorted(banned & (set(sys.modules) - before)))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert result.stdout.strip() == "[]"
