@@ -58,3 +58,15 @@ def test_state_table_matches_the_code() -> None:
     rows = table_rows("embedding.md", r"[a-z]+")
     documented = {state: set(re.findall(r"`([a-z]+)`", cells[0])) for state, cells in rows.items()}
     assert documented == {state.value: {t.value for t in targets} for state, targets in TRANSITIONS.items()}
+
+
+def test_protocol_tables_match_the_code() -> None:
+    from simutrador_ws.protocol import ROUTES, CloseCode
+
+    text = (ROOT / "docs" / "protocol.md").read_text()
+    documented_codes = {int(m) for m in re.findall(r"^\| (\d{4}) \|", text, re.M)}
+    assert documented_codes == {int(c) for c in CloseCode}
+    documented_types = set(re.findall(r"^\| `([a-z_]+)`(?: \(admin tokens\))? \|", text, re.M))
+    assert set(ROUTES) <= documented_types
+    for route in ROUTES.values():
+        assert f"`{route.reply_type}`" in text

@@ -468,3 +468,17 @@ async def test_a_thousand_concurrent_clients() -> None:
     assert outcomes.count("session_created") == 1000
     assert outcomes.count("SESSION_LIMIT_EXCEEDED") == 100
     assert len(outcomes) == 1100
+
+
+async def test_one_log_line_per_request_and_never_the_token(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="simutrador_ws")
+    with trio.fail_after(LIMIT):
+        async with running_server() as harness:
+            token = harness.token("ivy")
+            async with harness.connect("ivy") as client:
+                await client.request("list_sessions")
+                await client.request("get_session", {"session_id": "nope"})
+    lines = [r.getMessage() for r in caplog.records if r.name == "simutrador_ws.server" and "type=" in r.getMessage()]
+    assert lines[0].startswith("user=ivy type=list_sessions request_id=req-1 outcome=ok duration_ms=")
+    assert lines[1].startswith("user=ivy type=get_session request_id=req-2 outcome=SESSION_NOT_FOUND")
+    assert all(token not in r.getMessage() and harness.auth.jwt_secret not in r.getMessage() for r in caplog.records)
