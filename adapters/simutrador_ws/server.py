@@ -239,6 +239,14 @@ class SimutradorServer:
         """Listen and serve until `shutdown`; reports itself (with `port` set) once listening."""
         listeners = await trio.open_tcp_listeners(self.settings.port, host=self.settings.host)
         self.port = listeners[0].socket.getsockname()[1]
+        try:
+            await self._run(listeners, task_status)
+        finally:
+            for listener in listeners:
+                await trio.aclose_forcefully(listener)
+        logger.info("server stopped")
+
+    async def _run(self, listeners: list[trio.SocketListener], task_status: trio.TaskStatus[SimutradorServer]) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._cleanup_loop)
             listen_scope = trio.CancelScope()
@@ -258,7 +266,6 @@ class SimutradorServer:
                 while self._connections:
                     await trio.sleep(0.01)
             nursery.cancel_scope.cancel()
-        logger.info("server stopped")
 
     async def _cleanup_loop(self) -> None:
         while True:
