@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 import click
+import trio
+from simutrador_ws.auth import TokenVerifier, generate_secret, issue_token
+from simutrador_ws.client import SessionClient
+from simutrador_ws.server import SimutradorServer
+from simutrador_ws.settings import AuthSettings, ServerSettings
 
 from simutrador import Engine, EngineSettings, Plan, Session, SessionParams, SimutradorError
 from simutrador_cli.render import format_error, format_session_table
 
-__all__ = ["run_embedded_demo"]
+__all__ = ["run_embedded_demo", "run_server_demo"]
 
 
 def _params(symbols: str, start: str, end: str, capital: str) -> SessionParams:
@@ -83,3 +88,76 @@ def run_embedded_demo(echo: Callable[[str], None] = click.echo) -> None:
     for session in engine.list_sessions("alice"):
         engine.delete_session("alice", session.session_id)
     echo(f"Deleted every session; alice now holds {len(engine.list_sessions('alice'))}.")
+
+
+async def _expect_error_async(echo: Callable[[str], None], label: str, action: Callable[[], Awaitable[object]]) -> None:
+    try:
+        await action()
+    except SimutradorError as error:
+        echo(f"  {label:<28} -> {format_error(error)}")
+        return
+    raise click.ClickException(f"demo: {label} unexpectedly succeeded")
+
+
+async def _server_demo(echo: Callable[[str], None]) -> None:
+    auth = AuthSettings(jwt_secret=generate_secret())
+    engine = Engine(EngineSettings(default_plan=Plan.PROFESSIONAL))
+    server = SimutradorServer(engine, ServerSettings(port=0), TokenVerifier(auth))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve)
+        url = f"ws://127.0.0.1:{server.port}/ws/simulate"
+        echo(f"SimuTrador demo: a real server on {url} (SYNTHETIC sample data), the real client, JWTs")
+        alice_token = issue_token(auth, "alice", plan=Plan.PROFESSIONAL)
+        bob_token = issue_token(auth, "bob", plan=Plan.FREE)
+        try:
+            async with SessionClient.connect(url, alice_token) as alice, SessionClient.connect(url, bob_token) as bob:
+                limits = alice.ready["limits"]
+                echo(
+                    f"alice connected (professional plan: {limits['max_live_sessions']} live sessions, "
+                    f"{limits['max_symbols_per_session']} symbols each); bob connected (free plan)"
+                )
+                echo("")
+                echo("alice creates two sessions:")
+                first = await alice.create_session("AAPL,msft", "2024-03-04", "2024-03-08", Decimal("100000"))
+                second = await alice.create_session(["eur-usd", "BTCUSD"], "2024-05-01", "2024-05-02", "25000.50")
+                echo(format_session_table([first, second]))
+                status = await alice.get_session_status(first.session_id)
+                echo(f"status of {first.session_id}: {status.state.value}, {status.estimated_ticks} ticks to simulate")
+                echo("")
+                echo("Typical errors, as the server reports them:")
+                await _expect_error_async(
+                    echo, "unknown symbol", lambda: alice.create_session("APPL", "2024-03-04", "2024-03-08")
+                )
+                await _expect_error_async(
+                    echo, "before ABNB was listed", lambda: alice.create_session("ABNB", "2020-12-07", "2020-12-11")
+                )
+                await _expect_error_async(
+                    echo, "start after end", lambda: alice.create_session("AAPL", "2024-03-08", "2024-03-04")
+                )
+                await _expect_error_async(
+                    echo,
+                    "capital below the minimum",
+                    lambda: alice.create_session("AAPL", "2024-03-04", "2024-03-08", 50),
+                )
+                await _expect_error_async(
+                    echo, "bob reads alice's session", lambda: bob.get_session_status(first.session_id)
+                )
+                await bob.create_session("SPY", "2024-03-04", "2024-03-04", 10_000)
+                await _expect_error_async(
+                    echo,
+                    "bob's second session (free)",
+                    lambda: bob.create_session("SPY", "2024-03-05", "2024-03-05", 10_000),
+                )
+                echo("")
+                listed = await alice.list_sessions()
+                echo(f"alice lists {len(listed)} sessions; bob lists {len(await bob.list_sessions())}")
+                for session in listed:
+                    await alice.delete_session(session.session_id)
+                echo(f"alice deleted hers; she now holds {len(await alice.list_sessions())}.")
+        finally:
+            server.shutdown()
+
+
+def run_server_demo(echo: Callable[[str], None] = click.echo) -> None:
+    """Start a real server on a free loopback port, drive it with the real client, and stop it."""
+    trio.run(_server_demo, echo)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from simutrador_cli.demo import run_embedded_demo
+from simutrador_cli.demo import run_embedded_demo, run_server_demo
 from simutrador_cli.serve import serve, token
+from simutrador_cli.session import data, session
 
 __all__ = ["cli"]
 
@@ -17,10 +18,19 @@ def cli() -> None:
 
 
 @cli.command()
-def demo() -> None:
-    """Run a short guided tour of the engine (no data download, no server)."""
-    run_embedded_demo()
+@click.option("--embedded", is_flag=True, help="Call the engine in-process instead of over WebSocket.")
+def demo(embedded: bool) -> None:
+    """A guided tour: a real server on a free loopback port, the client, sessions and typical errors.
+
+    Needs no data download and no external service.
+    """
+    if embedded:
+        run_embedded_demo()
+    else:
+        run_server_demo()
 
 
 cli.add_command(serve)
 cli.add_command(token)
+cli.add_command(session)
+cli.add_command(data)

@@ -320,6 +320,35 @@ def _ping(protocol: ServerProtocol, _identity: Identity, data: Mapping[str, Any]
     return {"server_time": format_datetime(protocol.engine.clock())}
 
 
+@attrs.frozen(kw_only=True)
+class _SymbolQuery:
+    market: Any = None
+
+
+def _symbols(protocol: ServerProtocol, _identity: Identity, data: Mapping[str, Any]) -> Mapping[str, Any]:
+    query = structure(data, _SymbolQuery)
+    if query.market is not None and not isinstance(query.market, str):
+        raise SimutradorError(ErrorCode.VALIDATION_FAILED, "market must be a string", {"fields": ["market"]})
+    catalog = protocol.engine.catalog
+    return {
+        "data_provider": catalog.name,
+        "symbols": [
+            {
+                "symbol": info.symbol,
+                "asset_class": info.asset_class.value,
+                "market": info.market,
+                "name": info.name,
+                "synthetic": info.synthetic,
+                "ranges": {
+                    tf: {"start": format_datetime(r.start), "end": format_datetime(r.end)}
+                    for tf, r in info.ranges.items()
+                },
+            }
+            for info in catalog.symbols(market=query.market)
+        ],
+    }
+
+
 def _stats(protocol: ServerProtocol, _identity: Identity, data: Mapping[str, Any]) -> Mapping[str, Any]:
     structure(data, _Nothing)
     return protocol.metrics.snapshot(protocol.engine.sessions.live_session_count)
@@ -330,6 +359,7 @@ ROUTES: Final[Mapping[str, Route]] = {
     "get_session": Route("session_status", _get),
     "list_sessions": Route("session_list", _list),
     "delete_session": Route("session_deleted", _delete),
+    "list_symbols": Route("symbol_list", _symbols, session_operation=False),
     "ping": Route("pong", _ping, session_operation=False),
     "server_stats": Route("server_stats", _stats, session_operation=False, admin_only=True),
 }

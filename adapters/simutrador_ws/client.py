@@ -1,0 +1,400 @@
+"""`SessionClient`: the async client SDK, and `SyncSessionClient` for scripts and notebooks.
+
+One persistent authenticated connection; requests are multiplexed on it and matched
+by ``request_id``, each with its own timeout. Replies are decoded by the core's codec
+into the core's models (`Session`), never raw dicts. Server errors are raised as the
+core's one exception, `SimutradorError` (code, message, details, retry_after_ms);
+transport failures as `ClientConnectionError`. Only ``RATE_LIMIT_EXCEEDED`` (honouring
+``retry_after_ms``) and ``INTERNAL_ERROR`` are retried, with exponential backoff;
+validation and other errors never are. A dropped connection fails every pending
+request at once. Use it from trio, or from anyio code on the trio backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import math
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit
+
+import attrs
+import trio
+import trio_websocket
+
+from simutrador.codec import format_datetime, session_from_wire
+from simutrador.errors import ErrorCode, SimutradorError
+from simutrador.models import Session
+
+__all__ = ["ClientConnectionError", "SessionClient", "SessionClientSettings", "SyncSessionClient"]
+
+T = TypeVar("T")
+
+RETRYABLE: Final = frozenset({ErrorCode.RATE_LIMIT_EXCEEDED, ErrorCode.INTERNAL_ERROR})
+"""Errors worth retrying: the same request can succeed later."""
+
+_REFUSALS: Final = {
+    401: ErrorCode.AUTHENTICATION_FAILED,
+    403: ErrorCode.AUTHENTICATION_FAILED,
+    429: ErrorCode.RATE_LIMIT_EXCEEDED,
+}
+
+
+class ClientConnectionError(Exception):
+    """The connection could not be opened, was lost, or a reply did not come in time."""
+
+
+@attrs.frozen(kw_only=True)
+class SessionClientSettings:
+    """Client behaviour (the seed's defaults).
+
+    Attributes:
+        default_initial_capital: Capital used when `create_session` is given none.
+        session_timeout_seconds: How long one request may wait for its reply.
+        max_retry_attempts: Retries of a retryable error before giving up.
+        retry_backoff_seconds: First backoff; doubled on each retry.
+        max_backoff_seconds: Cap on one backoff.
+        connect_timeout_seconds: How long opening the connection may take.
+    """
+
+    default_initial_capital: Decimal = Decimal("100000.00")
+    session_timeout_seconds: float = 30.0
+    max_retry_attempts: int = 3
+    retry_backoff_seconds: float = 0.25
+    max_backoff_seconds: float = 5.0
+    connect_timeout_seconds: float = 10.0
+
+
+def _wire_value(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return format_datetime(value) if value.tzinfo else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _wire_value(v) for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType]
+    if isinstance(value, (list, tuple)):
+        return [_wire_value(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
+    return value
+
+
+class SessionClient:
+    """An authenticated connection to a SimuTrador server.
+
+    Open it with ``async with SessionClient.connect(url, token) as client:``.
+    `sessions` holds the last known state of every session this client has seen.
+    """
+
+    def __init__(self, ws: trio_websocket.WebSocketConnection, settings: SessionClientSettings) -> None:
+        self._ws = ws
+        self.settings = settings
+        self.sessions: dict[str, Session] = {}
+        self.ready: dict[str, Any] = {}
+        self.notices: list[dict[str, Any]] = []
+        self._pending: dict[str, trio.MemorySendChannel[dict[str, Any] | BaseException]] = {}
+        self._ids = itertools.count(1)
+        self._closed: BaseException | None = None
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(
+        cls, url: str, token: str, *, settings: SessionClientSettings | None = None
+    ) -> AsyncIterator[SessionClient]:
+        """Open a connection (the token goes in the ``Authorization`` header).
+
+        Raises:
+            SimutradorError: ``AUTHENTICATION_FAILED`` (401/403) or
+                ``RATE_LIMIT_EXCEEDED`` (429) when the server refuses the handshake.
+            ClientConnectionError: when the server cannot be reached.
+        """
+        settings = settings or SessionClientSettings()
+        if urlsplit(url).scheme not in ("ws", "wss"):
+            raise ClientConnectionError(f"not a WebSocket URL: {url!r} (expected ws://host:port/ws/simulate)")
+        async with trio.open_nursery() as nursery:
+            ws = await cls._open(nursery, url, token, settings)
+            client = cls(ws, settings)
+            try:
+                with trio.fail_after(settings.connect_timeout_seconds):
+                    ready = json.loads(await ws.get_message())
+                if ready.get("type") != "connection_ready":
+                    raise ClientConnectionError(f"unexpected first message {ready.get('type')!r}")
+                client.ready = ready["data"]
+                nursery.start_soon(client._reader)
+                yield client
+            except (trio.TooSlowError, trio_websocket.ConnectionClosed) as exc:
+                raise ClientConnectionError(f"the server did not complete the connection: {exc!r}") from None
+            finally:
+                await client.aclose()
+                nursery.cancel_scope.cancel()
+
+    @staticmethod
+    async def _open(
+        nursery: trio.Nursery, url: str, token: str, settings: SessionClientSettings
+    ) -> trio_websocket.WebSocketConnection:
+        try:
+            with trio.fail_after(settings.connect_timeout_seconds):
+                return await trio_websocket.connect_websocket_url(
+                    nursery, url, extra_headers=[(b"authorization", f"Bearer {token}".encode())]
+                )
+        except trio_websocket.ConnectionRejected as refusal:
+            body = (refusal.body or b"").decode("utf-8", "replace")[:200]
+            code = _REFUSALS.get(refusal.status_code)
+            if code is None:
+                raise ClientConnectionError(
+                    f"server refused the connection: HTTP {refusal.status_code} {body}"
+                ) from None
+            retry = {k.lower(): v for k, v in refusal.headers or []}.get(b"retry-after")
+            raise SimutradorError(
+                code,
+                body or f"HTTP {refusal.status_code}",
+                {"http_status": refusal.status_code},
+                retry_after_ms=int(retry) * 1000 if retry and retry.isdigit() else None,
+            ) from None
+        except (OSError, trio_websocket.HandshakeError, trio.TooSlowError) as exc:
+            raise ClientConnectionError(f"cannot connect to {url}: {exc}") from None
+
+    async def aclose(self) -> None:
+        """Close the connection; pending requests fail with `ClientConnectionError`."""
+        self._fail_pending(ClientConnectionError("the client was closed"))
+        with trio.move_on_after(2):
+            await self._ws.aclose()
+        # trio-websocket's client does not close its TCP stream when the server closed first
+        await trio.aclose_forcefully(self._ws._stream)  # pyright: ignore[reportPrivateUsage]
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is gone."""
+        return self._closed is not None
+
+    # -- requests ---------------------------------------------------------------------
+
+    async def request(self, type_: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Send one message and return its reply's envelope (retrying only `RETRYABLE` errors).
+
+        Raises:
+            SimutradorError: the server's error reply.
+            ClientConnectionError: the connection dropped or the reply timed out.
+        """
+        attempt = 0
+        while True:
+            try:
+                return await self._request_once(type_, data or {})
+            except SimutradorError as error:
+                if error.code not in RETRYABLE or attempt >= self.settings.max_retry_attempts:
+                    raise
+                backoff = min(self.settings.retry_backoff_seconds * 2**attempt, self.settings.max_backoff_seconds)
+                if error.retry_after_ms is not None:
+                    backoff = max(backoff, error.retry_after_ms / 1000)
+                attempt += 1
+                await trio.sleep(backoff)
+
+    async def _request_once(self, type_: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        if self._closed is not None:
+            raise ClientConnectionError(f"the connection is closed: {self._closed}")
+        request_id = f"c{next(self._ids)}"
+        send, receive = trio.open_memory_channel[dict[str, Any] | BaseException](1)
+        self._pending[request_id] = send
+        try:
+            message = json.dumps({"type": type_, "data": _wire_value(data), "request_id": request_id}, allow_nan=False)
+            try:
+                await self._ws.send_message(message)
+            except trio_websocket.ConnectionClosed as exc:
+                raise ClientConnectionError(f"the connection is closed: {exc.reason}") from None
+            reply: dict[str, Any] | BaseException | None = None
+            with trio.move_on_after(self.settings.session_timeout_seconds):
+                reply = await receive.receive()
+            if reply is None:
+                raise ClientConnectionError(f"no reply to {type_} within {self.settings.session_timeout_seconds:g} s")
+        finally:
+            self._pending.pop(request_id, None)
+        if isinstance(reply, BaseException):
+            raise reply
+        if reply.get("type") in ("session_error", "error"):
+            raise _error_from(reply["data"])
+        return reply
+
+    async def _reader(self) -> None:
+        try:
+            while True:
+                reply = json.loads(await self._ws.get_message())
+                channel = self._pending.get(reply.get("request_id") or "")
+                if channel is not None:
+                    channel.send_nowait(reply)
+                else:
+                    self.notices.append(reply)  # idle warnings, token expiry...
+        except trio_websocket.ConnectionClosed as exc:
+            reason = exc.reason
+            text = (
+                f"closed by the server (code {reason.code}{': ' + reason.reason if reason and reason.reason else ''})"
+                if reason
+                else "connection lost"
+            )
+            self._fail_pending(ClientConnectionError(text))
+        except (ValueError, TypeError) as exc:  # pragma: no cover - the server only sends JSON
+            self._fail_pending(ClientConnectionError(f"unreadable message from the server: {exc}"))
+
+    def _fail_pending(self, error: BaseException) -> None:
+        if self._closed is None:
+            self._closed = error
+        for channel in list(self._pending.values()):
+            with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):  # already answered
+                channel.send_nowait(error)
+
+    # -- the seed's API ---------------------------------------------------------------
+
+    async def create_session(
+        self,
+        symbols: Iterable[str] | str,
+        start_date: date | datetime | str,
+        end_date: date | datetime | str,
+        initial_capital: Decimal | int | str | None = None,
+        **options: Any,
+    ) -> Session:
+        """Create a session and return it.
+
+        Options: data_provider, commission_per_share, slippage_bps, metadata, session_id.
+        """
+        data = {
+            "symbols": [symbols] if isinstance(symbols, str) and "," not in symbols else symbols,
+            "start_date": start_date,
+            "end_date": end_date,
+            "initial_capital": self.settings.default_initial_capital if initial_capital is None else initial_capital,
+            **options,
+        }
+        if isinstance(data["symbols"], str):
+            data["symbols"] = [s.strip() for s in data["symbols"].split(",")]
+        reply = await self.request("create_session", data)
+        return self._remember(session_from_wire(reply["data"]["session"]))
+
+    async def get_session_status(self, session_id: str) -> Session:
+        """The session as the server has it now."""
+        reply = await self.request("get_session", {"session_id": session_id})
+        return self._remember(session_from_wire(reply["data"]["session"]))
+
+    async def list_sessions(self) -> list[Session]:
+        """Every live session of this user, oldest first."""
+        reply = await self.request("list_sessions")
+        sessions = [session_from_wire(s) for s in reply["data"]["sessions"]]
+        self.sessions = {s.session_id: s for s in sessions}
+        return sessions
+
+    async def delete_session(self, session_id: str) -> str:
+        """Delete a session; returns its id."""
+        reply = await self.request("delete_session", {"session_id": session_id})
+        self.sessions.pop(session_id, None)
+        return str(reply["data"]["session_id"])
+
+    async def list_symbols(self, market: str | None = None) -> list[dict[str, Any]]:
+        """What the server's catalog holds: symbol, asset class, market, ranges."""
+        reply = await self.request("list_symbols", {"market": market} if market else {})
+        return list(reply["data"]["symbols"])
+
+    def _remember(self, session: Session) -> Session:
+        self.sessions[session.session_id] = session
+        return session
+
+
+def _error_from(data: Mapping[str, Any]) -> SimutradorError:
+    try:
+        code = ErrorCode(data.get("error_code"))
+    except ValueError:
+        code = ErrorCode.INTERNAL_ERROR
+    retry = data.get("retry_after_ms")
+    return SimutradorError(
+        code,
+        str(data.get("message", "")),
+        dict(data.get("details") or {}),
+        retry_after_ms=int(retry) if isinstance(retry, (int, float)) and math.isfinite(retry) else None,
+    )
+
+
+class SyncSessionClient:
+    """A blocking wrapper for scripts and notebooks: the async client on a background thread.
+
+    Example::
+
+        with SyncSessionClient("ws://127.0.0.1:8003/ws/simulate", token) as client:
+            session = client.create_session(["AAPL"], "2024-03-04", "2024-03-08", "100000")
+    """
+
+    def __init__(self, url: str, token: str, *, settings: SessionClientSettings | None = None) -> None:
+        self._url, self._token, self._settings = url, token, settings
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._client: SessionClient | None = None
+        self._token_trio: trio.lowlevel.TrioToken | None = None
+        self._stop: trio.Event | None = None
+        self._thread = threading.Thread(target=trio.run, args=(self._main,), daemon=True, name="simutrador-client")
+        self._thread.start()
+        self._ready.wait()
+        if self._startup_error is not None:
+            self._thread.join()
+            raise self._startup_error
+
+    async def _main(self) -> None:
+        try:
+            async with SessionClient.connect(self._url, self._token, settings=self._settings) as client:
+                self._client, self._stop = client, trio.Event()
+                self._token_trio = trio.lowlevel.current_trio_token()
+                self._ready.set()
+                await self._stop.wait()
+        except BaseException as exc:  # reported to the constructing thread
+            if not self._ready.is_set():
+                self._startup_error = exc
+                self._ready.set()
+
+    def _call(self, function: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        if self._client is None or self._token_trio is None:  # pragma: no cover - guarded by __init__
+            raise ClientConnectionError("not connected")
+        return trio.from_thread.run(lambda: function(*args, **kwargs), trio_token=self._token_trio)
+
+    @property
+    def sessions(self) -> dict[str, Session]:
+        """The last known state of every session seen."""
+        assert self._client is not None
+        return self._client.sessions
+
+    def create_session(self, *args: Any, **kwargs: Any) -> Session:
+        """See `SessionClient.create_session`."""
+        assert self._client is not None
+        return self._call(self._client.create_session, *args, **kwargs)
+
+    def get_session_status(self, session_id: str) -> Session:
+        """See `SessionClient.get_session_status`."""
+        assert self._client is not None
+        return self._call(self._client.get_session_status, session_id)
+
+    def list_sessions(self) -> list[Session]:
+        """See `SessionClient.list_sessions`."""
+        assert self._client is not None
+        return self._call(self._client.list_sessions)
+
+    def delete_session(self, session_id: str) -> str:
+        """See `SessionClient.delete_session`."""
+        assert self._client is not None
+        return self._call(self._client.delete_session, session_id)
+
+    def list_symbols(self, market: str | None = None) -> list[dict[str, Any]]:
+        """See `SessionClient.list_symbols`."""
+        assert self._client is not None
+        return self._call(self._client.list_symbols, market)
+
+    def close(self) -> None:
+        """Close the connection and stop the background thread."""
+        if self._stop is not None and self._token_trio is not None and self._thread.is_alive():
+            with contextlib.suppress(trio.RunFinishedError):  # the loop already ended
+                trio.from_thread.run_sync(self._stop.set, trio_token=self._token_trio)
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> SyncSessionClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
