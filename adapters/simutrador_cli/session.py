@@ -82,6 +82,11 @@ def session() -> None:
     """Create, inspect, list and delete sessions on a server."""
 
 
+def interactive() -> bool:
+    """Whether a person is at a terminal to answer prompts."""
+    return sys.stdin.isatty()
+
+
 def _load_request_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_bytes()
@@ -165,7 +170,7 @@ def create(  # noqa: PLR0917 - one parameter per click option
             fields.setdefault(name, fields.pop(alias))
     flags = {"symbols": "--symbols", "start_date": "--start", "end_date": "--end", "initial_capital": "--capital"}
     missing = [name for name in flags if name not in fields]
-    if missing and not (sys.stdin.isatty() and not as_json):
+    if missing and not (interactive() and not as_json):
         click.echo(f"error: missing {', '.join(flags[m] for m in missing)} (no terminal to ask on)", err=True)
         sys.exit(EXIT_USAGE)
 

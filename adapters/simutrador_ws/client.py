@@ -117,32 +117,36 @@ class SessionClient:
         settings = settings or SessionClientSettings()
         if urlsplit(url).scheme not in ("ws", "wss"):
             raise ClientConnectionError(f"not a WebSocket URL: {url!r} (expected ws://host:port/ws/simulate)")
-        async with trio.open_nursery() as nursery:
-            ws = await cls._open(nursery, url, token, settings)
-            client = cls(ws, settings)
-            try:
-                with trio.fail_after(settings.connect_timeout_seconds):
-                    ready = json.loads(await ws.get_message())
-                if ready.get("type") != "connection_ready":
-                    raise ClientConnectionError(f"unexpected first message {ready.get('type')!r}")
-                client.ready = ready["data"]
-                nursery.start_soon(client._reader)
-                yield client
-            except (trio.TooSlowError, trio_websocket.ConnectionClosed) as exc:
-                raise ClientConnectionError(f"the server did not complete the connection: {exc!r}") from None
-            finally:
-                await client.aclose()
-                nursery.cancel_scope.cancel()
+        async with contextlib.AsyncExitStack() as stack, _unwrapped():
+            ws = await cls._open(stack, url, token, settings)
+            async with trio.open_nursery() as nursery:
+                client = cls(ws, settings)
+                try:
+                    with trio.fail_after(settings.connect_timeout_seconds):
+                        ready = json.loads(await ws.get_message())
+                    if ready.get("type") != "connection_ready":
+                        raise ClientConnectionError(f"unexpected first message {ready.get('type')!r}")
+                    client.ready = ready["data"]
+                    nursery.start_soon(client._reader)
+                    yield client
+                except (trio.TooSlowError, trio_websocket.ConnectionClosed) as exc:
+                    raise ClientConnectionError(f"the server did not complete the connection: {exc!r}") from None
+                finally:
+                    await client.aclose()
+                    nursery.cancel_scope.cancel()
 
     @staticmethod
     async def _open(
-        nursery: trio.Nursery, url: str, token: str, settings: SessionClientSettings
+        stack: contextlib.AsyncExitStack, url: str, token: str, settings: SessionClientSettings
     ) -> trio_websocket.WebSocketConnection:
         try:
-            with trio.fail_after(settings.connect_timeout_seconds):
-                return await trio_websocket.connect_websocket_url(
-                    nursery, url, extra_headers=[(b"authorization", f"Bearer {token}".encode())]
+            return await stack.enter_async_context(
+                trio_websocket.open_websocket_url(
+                    url,
+                    extra_headers=[(b"authorization", f"Bearer {token}".encode())],
+                    connect_timeout=settings.connect_timeout_seconds,
                 )
+            )
         except trio_websocket.ConnectionRejected as refusal:
             body = (refusal.body or b"").decode("utf-8", "replace")[:200]
             code = _REFUSALS.get(refusal.status_code)
@@ -157,7 +161,7 @@ class SessionClient:
                 {"http_status": refusal.status_code},
                 retry_after_ms=int(retry) * 1000 if retry and retry.isdigit() else None,
             ) from None
-        except (OSError, trio_websocket.HandshakeError, trio.TooSlowError) as exc:
+        except (OSError, trio_websocket.HandshakeError) as exc:
             raise ClientConnectionError(f"cannot connect to {url}: {exc}") from None
 
     async def aclose(self) -> None:
@@ -299,6 +303,25 @@ class SessionClient:
     def _remember(self, session: Session) -> Session:
         self.sessions[session.session_id] = session
         return session
+
+
+@asynccontextmanager
+async def _unwrapped() -> AsyncIterator[None]:
+    """Re-raise a lone exception out of trio's exception group, so callers catch it plainly."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        errors = [e for e in _leaves(group) if not isinstance(e, trio.Cancelled)]
+        if len(errors) == 1:
+            raise errors[0] from None
+        raise
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for error in group.exceptions:
+        found += _leaves(error) if isinstance(error, BaseExceptionGroup) else [error]
+    return found
 
 
 def _error_from(data: Mapping[str, Any]) -> SimutradorError:

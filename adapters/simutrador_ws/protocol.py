@@ -392,6 +392,13 @@ class ServerProtocol:
         payload["failed_request_id"] = request_id
         return self.encode("session_error" if session_operation else "error", payload, request_id)
 
+    def request_id_of(self, message: str | bytes) -> str | None:
+        """The ``request_id`` of `message` when it has a readable one (for replies to refused messages)."""
+        try:
+            return parse_envelope(decode_json(message, self.max_message_bytes)).request_id
+        except SimutradorError:
+            return None
+
     def connection_ready(self, identity: Identity, *, idle_timeout: float, extra_limits: Mapping[str, Any]) -> str:
         """The first message of every connection."""
         limits = self.engine.limits_for(identity.plan)

@@ -120,7 +120,8 @@ class _Connection:
                     f"more than {self.server.settings.messages_per_second:g} messages per second",
                     retry_after_ms=math.ceil(wait * 1000),
                 )
-                self.send(protocol.error_text(error))
+                protocol.metrics.errors[error.code.value] += 1
+                self.send(protocol.error_text(error, protocol.request_id_of(message)))
                 continue
             started = time.perf_counter()
             reply = protocol.handle(message, self.identity)
