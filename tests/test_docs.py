@@ -70,3 +70,12 @@ def test_protocol_tables_match_the_code() -> None:
     assert set(ROUTES) <= documented_types
     for route in ROUTES.values():
         assert f"`{route.reply_type}`" in text
+
+
+def test_cli_exit_code_table_matches_the_code() -> None:
+    from simutrador_cli import exitcodes
+
+    text = (ROOT / "docs" / "cli.md").read_text()
+    documented = {int(m) for m in re.findall(r"^\| (\d) \|", text, re.M)}
+    actual = {value for name, value in vars(exitcodes).items() if name.startswith("EXIT_") and isinstance(value, int)}
+    assert documented == actual
