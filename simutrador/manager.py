@@ -173,7 +173,10 @@ class SessionManager:
                 estimated_ticks=findings.estimated_ticks,
             )
             self._sessions.setdefault(user_id, {})[session_id] = session
-            self._created.setdefault(user_id, deque()).append(now)
+            # re-inserted last: the dict stays ordered by each user's latest creation
+            window = self._created.pop(user_id, None) or deque()
+            window.append(now)
+            self._created[user_id] = window
             self._live += 1
             heapq.heappush(self._expiry, (session.expires_at, user_id, session_id))
         return session
@@ -333,7 +336,12 @@ class SessionManager:
                 self._remove(user_id, session_id)
                 removed += 1
             cutoff = now - _HOUR
-            for user_id in [u for u, w in self._created.items() if not w or w[-1] <= cutoff]:
+            idle: list[str] = []
+            for user_id, window in self._created.items():  # oldest latest-creation first
+                if window and window[-1] > cutoff:
+                    break
+                idle.append(user_id)
+            for user_id in idle:
                 del self._created[user_id]
         if removed:
             logger.debug("expired %d sessions", removed)

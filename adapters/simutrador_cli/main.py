@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from simutrador_cli.bench import bench
 from simutrador_cli.demo import run_embedded_demo, run_server_demo
 from simutrador_cli.serve import serve, token
 from simutrador_cli.session import data, session
@@ -34,3 +35,4 @@ cli.add_command(serve)
 cli.add_command(token)
 cli.add_command(session)
 cli.add_command(data)
+cli.add_command(bench)

@@ -284,6 +284,26 @@ class TestExpiry:
         assert len(engine.list_sessions("alice")) == 1
         assert engine.sessions.live_session_count == 1
 
+    def test_cleanup_forgets_only_users_idle_for_an_hour(
+        self, make_engine: Callable[..., Engine], clock: ManualClock
+    ) -> None:
+        engine = make_engine(plan=Plan.FREE, max_sessions_per_user=5)
+        request = params(symbols="SPY", end_date="2024-03-04")
+        for user in ("alice", "bob", "carol"):
+            engine.delete_session(user, engine.create_session(user, request).session_id)
+        clock.advance(minutes=40)
+        engine.delete_session("alice", engine.create_session("alice", request).session_id)  # alice moves last
+        clock.advance(minutes=20)
+        engine.cleanup_expired_sessions()
+        assert list(engine.sessions._created) == ["alice"]  # bob and carol idle for an hour
+        for _ in range(4):
+            engine.delete_session("alice", engine.create_session("alice", request).session_id)
+        # alice's window survived the sweep: five creations in the hour, the sixth is refused
+        expect_error(ErrorCode.RATE_LIMIT_EXCEEDED, lambda: engine.create_session("alice", request))
+        clock.advance(minutes=60)
+        engine.cleanup_expired_sessions()
+        assert list(engine.sessions._created) == []
+
     def test_many_touches_keep_the_heap_bounded(self, engine: Engine, clock: ManualClock) -> None:
         sid = engine.create_session("alice", params()).session_id
         for _ in range(500):

@@ -1,0 +1,297 @@
+"""The suite: which workloads run, how long, in what order, and the figures they yield."""
+
+from __future__ import annotations
+
+import fnmatch
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import attrs
+import trio
+
+from simutrador_bench import inprocess, wire
+from simutrador_bench.report import Report, Result, percentile
+from simutrador_bench.serverproc import raise_open_files_limit
+
+__all__ = ["FULL", "QUICK", "STEPS", "Profile", "Step", "run"]
+
+Progress = Callable[[str], None]
+
+LARGE_LOAD = 1000
+"""Clients of the load compared with the bare echo server (DESIGN §6)."""
+
+
+@attrs.frozen(kw_only=True)
+class Profile:
+    """How much of everything to measure.
+
+    Attributes:
+        name: ``quick`` or ``full`` (or a name of your own).
+        timing_seconds: Time spent timing each in-process figure.
+        memory_counts: Live-session counts for memory per session.
+        cleanup_sessions: Live sessions for the cleanup figures.
+        wire_warmup: Seconds of each round-trip load not counted.
+        wire_window: Seconds of each round-trip load counted.
+        handshakes: Connection setups timed.
+        connection_steps: Connections held at each step of the capacity climb.
+        time_limit: Hard limit, in seconds, of each over-the-wire load.
+    """
+
+    name: str
+    timing_seconds: float
+    memory_counts: tuple[int, ...]
+    cleanup_sessions: int
+    wire_warmup: float
+    wire_window: float
+    handshakes: int
+    connection_steps: tuple[int, ...]
+    time_limit: float = 120.0
+
+
+QUICK = Profile(
+    name="quick",
+    timing_seconds=0.4,
+    memory_counts=(1_000, 10_000, 100_000),
+    cleanup_sessions=100_000,
+    wire_warmup=0.5,
+    wire_window=2.0,
+    handshakes=500,
+    connection_steps=(500, 1000, 2000),
+    time_limit=60,
+)
+"""Every figure, shorter windows and a capacity climb to 2,000: under a minute on 2 cores."""
+
+FULL = Profile(
+    name="full",
+    timing_seconds=2.0,
+    memory_counts=(1_000, 10_000, 100_000),
+    cleanup_sessions=100_000,
+    wire_warmup=1.0,
+    wire_window=5.0,
+    handshakes=2000,
+    connection_steps=(1000, 2000, 3000, 4000, 5000),
+    time_limit=180,
+)
+"""The reference run: longer windows and the capacity climb to 5,000 connections."""
+
+
+@attrs.frozen
+class Step:
+    """One workload of the suite: a name to select it by, a title for the progress display."""
+
+    name: str
+    title: str
+    measure: Callable[[Profile, Progress], list[Result]]
+
+
+def _timed(key: str, call: Callable[[], object], profile: Profile) -> Result:
+    return Result.from_timings(key, inprocess.time_calls(call, seconds=profile.timing_seconds), scale=1e6)
+
+
+def _floor(profile: Profile, progress: Progress) -> list[Result]:
+    return [_timed("inproc.floor", inprocess.floor_call(), profile)]
+
+
+def _create(profile: Profile, progress: Progress) -> list[Result]:
+    return [_timed(f"inproc.create.{n}", inprocess.create_call(n), profile) for n in (1, 5, 50)]
+
+
+def _validation(profile: Profile, progress: Progress) -> list[Result]:
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="simutrador-bench-") as folder:
+        progress("writing 500 CSV files for the 500-symbol catalog")
+        catalog = inprocess.write_folder_catalog(Path(folder))
+        for warm in (True, False):
+            for n in (1, 50, 500):
+                call = inprocess.validation_call(n, warm=warm, folder=catalog)
+                results.append(_timed(f"inproc.validation.{'warm' if warm else 'cold'}.{n}", call, profile))
+    return results
+
+
+def _cycle(profile: Profile, progress: Progress) -> list[Result]:
+    return [_timed("inproc.cycle", inprocess.cycle_call(), profile)]
+
+
+def _cleanup(profile: Profile, progress: Progress) -> list[Result]:
+    n = profile.cleanup_sessions
+    idle = _timed("inproc.cleanup.idle", inprocess.cleanup_idle_call(n), profile)
+    idle.extra["live_sessions"] = n
+    progress(f"expiring {n:,} sessions at once")
+    seconds = inprocess.expire_all(n)
+    expire = Result(
+        key="inproc.cleanup.expire",
+        value=seconds * 1e3,
+        samples=[seconds],
+        extra={"live_sessions": n, "per_session_us": seconds * 1e6 / n},
+    )
+    return [idle, expire]
+
+
+def _memory(profile: Profile, progress: Progress) -> list[Result]:
+    results: list[Result] = []
+    for n in profile.memory_counts:
+        progress(f"{n:,} live sessions")
+        figures = inprocess.memory_per_session(n)
+        results.append(
+            Result(key=f"inproc.memory.{n}", value=figures.traced_bytes, extra={"rss_bytes": figures.rss_bytes})
+        )
+    most = max(profile.memory_counts)
+    results.append(Result(key="inproc.live_sessions", value=most, extra={"measured_in": f"inproc.memory.{most}"}))
+    return results
+
+
+def _load(server: wire.ServerProcess, clients: int, profile: Profile) -> wire.LoadResult:
+    return trio.run(
+        lambda: wire.round_trips(
+            server, clients, warmup=profile.wire_warmup, window=profile.wire_window, time_limit=profile.time_limit
+        )
+    )
+
+
+def _load_extra(load: wire.LoadResult) -> dict[str, object]:
+    return {
+        "clients": load.clients,
+        "connected": load.connected,
+        "round_trips": len(load.latencies),
+        "throughput_per_s": load.throughput,
+        "server_cpu_share": load.server_cpu,
+        "error_kinds": dict(load.errors),
+    }
+
+
+def _latency_result(key: str, load: wire.LoadResult) -> Result:
+    if not load.latencies:
+        return Result(key=key, value=float("inf"), errors=load.error_count or 1, extra=_load_extra(load))
+    return Result.from_timings(key, load.latencies, scale=1e3, errors=load.error_count, extra=_load_extra(load))
+
+
+def _wire_loads(profile: Profile, progress: Progress) -> list[Result]:
+    raise_open_files_limit()
+    results: list[Result] = []
+    rates: dict[str, float] = {}
+    plan = {"echo": (1, LARGE_LOAD), "simutrador": (1, 100, LARGE_LOAD)}
+    for kind, client_counts in plan.items():
+        name = "echo" if kind == "echo" else "create"
+        with wire.server_process(kind, max_seconds=profile.time_limit * 4) as server:
+            for clients in client_counts:
+                progress(f"{kind} server, {clients:,} client{'s' if clients > 1 else ''}")
+                load = _load(server, clients, profile)
+                key = f"wire.{name}.{clients}"
+                if clients < LARGE_LOAD:
+                    results.append(_latency_result(key, load))
+                    continue
+                rates[kind] = load.throughput
+                extra = {**_load_extra(load), "latency_ms_p50": _ms(load.latencies, 50)}
+                extra["latency_ms_p99"] = _ms(load.latencies, 99)
+                results.append(Result(key=key, value=load.throughput, errors=load.error_count, extra=extra))
+    echo, create = rates["echo"], rates["simutrador"]
+    results.append(
+        Result(
+            key=f"wire.ratio.{LARGE_LOAD}",
+            value=create / echo * 100 if echo else 0.0,
+            errors=results[-1].errors,
+            extra={"echo_per_s": echo, "create_per_s": create},
+        )
+    )
+    return results
+
+
+def _ms(latencies: Sequence[float], q: float) -> float | None:
+    return percentile(latencies, q) * 1e3 if latencies else None
+
+
+def _handshake(profile: Profile, progress: Progress) -> list[Result]:
+    raise_open_files_limit()
+    with wire.server_process("simutrador", max_seconds=profile.time_limit * 2) as server:
+        progress(f"{profile.handshakes:,} connection setups, 10 at a time")
+        outcome = trio.run(
+            lambda: wire.handshakes(server, profile.handshakes, concurrency=10, time_limit=profile.time_limit)
+        )
+    return [
+        Result(
+            key="wire.handshake",
+            value=outcome.rate,
+            errors=sum(outcome.errors.values()),
+            samples=outcome.latencies,
+            extra={"setups": len(outcome.latencies), "setup_ms_p50": _ms(outcome.latencies, 50)},
+        )
+    ]
+
+
+def _connections(profile: Profile, progress: Progress) -> list[Result]:
+    raise_open_files_limit()
+    results: list[Result] = []
+    for kind in ("simutrador", "echo"):
+        with wire.server_process(kind, max_seconds=profile.time_limit * 2) as server:
+            progress(f"{kind} server, climbing to {max(profile.connection_steps):,} connections")
+            hold = trio.run(
+                lambda server=server: wire.hold_connections(
+                    server,
+                    profile.connection_steps,
+                    time_limit=profile.time_limit,
+                    on_step=lambda n: progress(f"{kind} server holds {n:,} connections"),
+                )
+            )
+        kib = hold.bytes_per_connection() / 1024
+        extra = {"steps": [{"connections": n, "rss_bytes": rss} for n, rss in hold.steps], "baseline": hold.baseline_rss}
+        if kind == "simutrador":
+            results.append(
+                Result(
+                    key="wire.connections",
+                    value=hold.held,
+                    errors=sum(hold.errors.values()),
+                    note=hold.stopped
+                    or (f"climb ended at the profile's last step ({max(profile.connection_steps):,})"),
+                    extra={**extra, "error_kinds": dict(hold.errors)},
+                )
+            )
+            results.append(Result(key="wire.memory.connection", value=kib, extra={"at_connections": hold.held}))
+        else:
+            results.append(Result(key="wire.memory.echo", value=kib, extra={"at_connections": hold.held}))
+    return results
+
+
+STEPS: tuple[Step, ...] = (
+    Step("inproc.floor", "floor: frozen attrs object in a dict", _floor),
+    Step("inproc.create", "create_session in-process, 1/5/50 symbols", _create),
+    Step("inproc.validation", "validation warm and cold, 1/50/500 symbols", _validation),
+    Step("inproc.cycle", "get + list + create + delete", _cycle),
+    Step("inproc.cleanup", "cleanup_expired_sessions with 100,000 live", _cleanup),
+    Step("inproc.memory", "memory per live session", _memory),
+    Step("wire.loads", "round trips over WebSocket: echo baseline, then create_session", _wire_loads),
+    Step("wire.handshake", "connection setup rate", _handshake),
+    Step("wire.connections", "concurrent connections and memory per connection", _connections),
+)
+"""The suite, in order."""
+
+
+def select_steps(only: Sequence[str]) -> list[Step]:
+    """Steps whose name matches one of `only` (glob patterns, or a prefix such as ``wire``); all when empty."""
+    if not only:
+        return list(STEPS)
+    chosen = [
+        step
+        for step in STEPS
+        if any(fnmatch.fnmatchcase(step.name, p) or step.name.startswith(p.rstrip(".") + ".") for p in only)
+    ]
+    if not chosen:
+        names = ", ".join(step.name for step in STEPS)
+        raise ValueError(f"no benchmark step matches {', '.join(only)}; the steps are: {names}")
+    return chosen
+
+
+def run(profile: Profile, *, only: Sequence[str] = (), progress: Progress | None = None) -> Report:
+    """Run the selected steps of the suite under `profile`; `progress` hears about each step."""
+    say = progress or (lambda _line: None)
+    steps = select_steps(only)
+    report = Report(profile=profile.name)
+    started = time.perf_counter()
+    for index, step in enumerate(steps, 1):
+        say(f"[{index}/{len(steps)}] {step.title}")
+        step_started = time.perf_counter()
+        report.results += step.measure(profile, lambda line: say(f"        {line}"))
+        say(f"        done in {time.perf_counter() - step_started:.1f} s")
+    report.seconds = time.perf_counter() - started
+    return report

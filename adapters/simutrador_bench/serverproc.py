@@ -1,0 +1,123 @@
+"""The server side of the over-the-wire benchmarks, run as its own process.
+
+``python -m simutrador_bench.serverproc simutrador|echo [--max-seconds S] [--profile FILE]``
+listens on a free port of 127.0.0.1, prints ``PORT <n>`` on stdout, and serves until
+its stdin closes (the benchmark process ended, however it ended) or ``--max-seconds``
+pass, so it always stops by itself.
+
+``simutrador`` is the real `SimutradorServer` over an `Engine` on the sample catalog,
+with per-user and per-connection limits lifted so only speed is measured; the JWT
+secret comes from ``SIMUTRADOR_BENCH_SECRET``. ``echo`` is a bare trio-websocket
+server that sends every message back: the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import resource
+import sys
+from collections.abc import Sequence
+
+import trio
+import trio_websocket
+from simutrador_ws.auth import TokenVerifier
+from simutrador_ws.server import SimutradorServer
+from simutrador_ws.settings import AuthSettings, ServerSettings
+
+from simutrador import Engine
+from simutrador_bench.inprocess import unlimited_settings
+
+__all__ = ["BENCH_SERVER_SETTINGS", "SECRET_VARIABLE", "main", "raise_open_files_limit"]
+
+SECRET_VARIABLE = "SIMUTRADOR_BENCH_SECRET"
+
+BENCH_SERVER_SETTINGS = ServerSettings(
+    host="127.0.0.1",
+    port=0,
+    max_connections=20_000,
+    messages_per_second=1e9,
+    message_burst=10**9,
+    handshakes_per_second=1e9,
+    handshake_burst=10**6,
+    idle_timeout=3600,
+    idle_warning=60,
+    handshake_timeout=30,
+)
+"""Production code paths with the abuse limits lifted (they would throttle the load)."""
+
+
+def raise_open_files_limit(wanted: int = 1 << 20) -> int:
+    """Raise this process's open-files soft limit towards `wanted` (capped by the hard limit); the new limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    return soft
+
+
+async def _until_stdin_closes() -> None:
+    def read_all() -> None:
+        while sys.stdin.buffer.read(4096):
+            pass
+
+    await trio.to_thread.run_sync(read_all, abandon_on_cancel=True)
+
+
+def _announce(port: int) -> None:
+    sys.stdout.write(f"PORT {port}\n")
+    sys.stdout.flush()
+
+
+async def _serve_simutrador(max_seconds: float) -> None:
+    secret = os.environ[SECRET_VARIABLE]
+    engine = Engine(unlimited_settings())
+    server = SimutradorServer(engine, BENCH_SERVER_SETTINGS, TokenVerifier(AuthSettings(jwt_secret=secret)))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve)
+        assert server.port is not None
+        _announce(server.port)
+        with trio.move_on_after(max_seconds):
+            await _until_stdin_closes()
+        server.shutdown()
+
+
+async def _echo(request: trio_websocket.WebSocketRequest) -> None:
+    ws = await request.accept()
+    try:
+        while True:
+            await ws.send_message(await ws.get_message())
+    except trio_websocket.ConnectionClosed:
+        pass
+
+
+async def _serve_echo(max_seconds: float) -> None:
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(trio_websocket.serve_websocket, _echo, "127.0.0.1", 0, None)
+        _announce(server.port)
+        with trio.move_on_after(max_seconds):
+            await _until_stdin_closes()
+        nursery.cancel_scope.cancel()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run one benchmark server until stdin closes or the time is up."""
+    parser = argparse.ArgumentParser(prog="python -m simutrador_bench.serverproc")
+    parser.add_argument("kind", choices=["simutrador", "echo"])
+    parser.add_argument("--max-seconds", type=float, default=600.0)
+    parser.add_argument("--profile", default=None, help="write a cProfile of the whole run here")
+    args = parser.parse_args(argv)
+    raise_open_files_limit()
+    serve = _serve_simutrador if args.kind == "simutrador" else _serve_echo
+    if args.profile:
+        profiler = cProfile.Profile()
+        profiler.runcall(trio.run, serve, args.max_seconds)
+        profiler.dump_stats(args.profile)
+    else:
+        trio.run(serve, args.max_seconds)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Every figure ``simutrador bench`` reports, with its target (DESIGN §6) and the seed's.
+
+A `Spec` says how a figure is judged: the headline value (a median for timings, a
+rate, a count or a size) against ``limit``, the p99 against ``p99_limit``, and whether
+errors during the run fail it. Figures without a limit are baselines or context and
+get no verdict.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import attrs
+
+__all__ = ["SPECS", "Spec"]
+
+
+@attrs.frozen(kw_only=True)
+class Spec:
+    """How one figure is shown and judged.
+
+    Attributes:
+        key: Stable identifier, also the benchmark ``name`` in the JSON report.
+        title: What was measured, for the table.
+        unit: Unit of ``value``/``p95``/``p99`` (``µs``, ``ms``, ``B``, ``KiB``, ``/s``, ``%``, ``conn``).
+        target: Our target as printed (DESIGN §6), empty when none.
+        seed: The seed's original target as printed, empty when none.
+        limit: The headline value must be at most this (at least, when ``higher_is_better``).
+        p99_limit: The p99 must be at most this.
+        higher_is_better: Rates and counts: more is better.
+        zero_errors: Any error during the run makes the figure short.
+    """
+
+    key: str
+    title: str
+    unit: str
+    target: str = ""
+    seed: str = ""
+    limit: float | None = None
+    p99_limit: float | None = None
+    higher_is_better: bool = False
+    zero_errors: bool = False
+
+    def verdict(self, value: float, p99: float | None = None, errors: int = 0) -> str:
+        """``pass``, ``short`` or ``""`` (nothing to judge)."""
+        if self.limit is None and self.p99_limit is None and not self.zero_errors:
+            return ""
+        ok = not (self.zero_errors and errors)
+        if self.limit is not None:
+            ok = ok and (value >= self.limit if self.higher_is_better else value <= self.limit)
+        if self.p99_limit is not None:
+            ok = ok and p99 is not None and p99 <= self.p99_limit
+        return "pass" if ok else "short"
+
+
+def _specs(*specs: Spec) -> dict[str, Spec]:
+    return {spec.key: spec for spec in specs}
+
+
+_CREATE_SEED = "< 100 ms"
+_VALIDATION_SEED = "< 50 ms"
+
+SPECS: Final[dict[str, Spec]] = _specs(
+    Spec(key="inproc.floor", title="floor: frozen attrs object stored in a dict", unit="µs"),
+    *(
+        Spec(
+            key=f"inproc.create.{n}",
+            title=f"create_session in-process, {n} symbol{'s' if n > 1 else ''}",
+            unit="µs",
+            target="≤ 20 / p99 ≤ 100 µs",
+            seed=_CREATE_SEED,
+            limit=20,
+            p99_limit=100,
+        )
+        for n in (1, 5, 50)
+    ),
+    *(
+        Spec(
+            key=f"inproc.validation.warm.{n}",
+            title=f"validation warm (cached), {n} symbol{'s' if n > 1 else ''}",
+            unit="µs",
+            target="≤ 5 µs",
+            seed=_VALIDATION_SEED,
+            limit=5,
+        )
+        for n in (1, 50, 500)
+    ),
+    *(
+        Spec(
+            key=f"inproc.validation.cold.{n}",
+            title=f"validation cold (never seen), {n} symbol{'s' if n > 1 else ''}",
+            unit="µs",
+            target="≤ 1,000 µs",
+            seed=_VALIDATION_SEED,
+            limit=1000,
+        )
+        for n in (1, 50, 500)
+    ),
+    Spec(key="inproc.cycle", title="get + list + create + delete, in-process", unit="µs"),
+    Spec(key="inproc.cleanup.idle", title="cleanup_expired_sessions, 100,000 live, none due", unit="µs"),
+    Spec(key="inproc.cleanup.expire", title="cleanup_expired_sessions expiring 100,000 sessions", unit="ms"),
+    *(
+        Spec(
+            key=f"inproc.memory.{n}",
+            title=f"memory per live session, {n:,} live (tracemalloc)",
+            unit="B",
+            target="≤ 2,048 B",
+            seed="< 1 MB",
+            limit=2048,
+        )
+        for n in (1_000, 10_000, 100_000)
+    ),
+    Spec(
+        key="inproc.live_sessions",
+        title="live sessions held in one process",
+        unit="sessions",
+        target="≥ 100,000",
+        seed="1,000+",
+        limit=100_000,
+        higher_is_better=True,
+    ),
+    Spec(key="wire.echo.1", title="bare trio-websocket echo round trip, 1 client (baseline)", unit="ms"),
+    Spec(
+        key="wire.create.1",
+        title="create_session over WebSocket, 1 client",
+        unit="ms",
+        target="≤ 0.6 / p99 ≤ 1.2 ms",
+        seed=_CREATE_SEED,
+        limit=0.6,
+        p99_limit=1.2,
+        zero_errors=True,
+    ),
+    Spec(key="wire.create.100", title="create_session round trip, 100 concurrent clients", unit="ms", zero_errors=True),
+    Spec(key="wire.echo.1000", title="bare echo round trips/s, 1,000 clients (baseline)", unit="/s"),
+    Spec(
+        key="wire.create.1000",
+        title="create_session round trips/s, 1,000 concurrent clients",
+        unit="/s",
+        seed="1,000+ sessions",
+        zero_errors=True,
+    ),
+    Spec(
+        key="wire.ratio.1000",
+        title="create_session rate as % of the bare echo rate, 1,000 clients",
+        unit="%",
+        target="≥ 75 %, zero errors",
+        limit=75,
+        higher_is_better=True,
+        zero_errors=True,
+    ),
+    Spec(key="wire.handshake", title="connection setup (handshake + JWT auth + ready) rate", unit="/s"),
+    Spec(
+        key="wire.connections",
+        title="concurrent WebSocket connections held by one server process",
+        unit="conn",
+        target="≥ 5,000",
+        seed="1,000+",
+        limit=5000,
+        higher_is_better=True,
+        zero_errors=True,
+    ),
+    Spec(
+        key="wire.memory.connection",
+        title="server memory per open connection (RSS)",
+        unit="KiB",
+        target="≤ 40 KiB",
+        seed="< 1 MB per session",
+        limit=40,
+    ),
+    Spec(key="wire.memory.echo", title="bare echo server memory per open connection (baseline)", unit="KiB"),
+)
+"""Every figure, by key, in report order."""
