@@ -12,6 +12,7 @@ each rule lives in one place.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -46,7 +47,20 @@ ALIASES: Final[Mapping[str, str]] = MappingProxyType(
 
 def format_datetime(moment: datetime) -> str:
     """ISO-8601 in UTC with a ``Z`` suffix."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat()[:-6] + "Z"  # an aware UTC isoformat always ends with +00:00
+
+
+@functools.lru_cache(maxsize=4096)
+def _range_texts(data_range: DataRange) -> tuple[str, str]:
+    # sessions share their data ranges (the validator caches them), so replies do too
+    return format_datetime(data_range.start), format_datetime(data_range.end)
+
+
+def _unstructure_range(data_range: DataRange) -> dict[str, str]:
+    start, end = _range_texts(data_range)
+    return {"start": start, "end": end}
 
 
 def _thaw(value: object) -> object:
@@ -77,6 +91,7 @@ def _make_converter() -> cattrs.Converter:
     conv.register_unstructure_hook(Decimal, str)
     conv.register_unstructure_hook(datetime, format_datetime)
     conv.register_unstructure_hook(MappingProxyType, _thaw)
+    conv.register_unstructure_hook(DataRange, _unstructure_range)
     conv.register_structure_hook(Decimal, _structure_decimal)
     conv.register_structure_hook(datetime, _structure_datetime)
     conv.register_structure_hook(SessionState, lambda v, _: SessionState(v))
@@ -137,6 +152,7 @@ def _extra_keys(exc: BaseException) -> set[str]:
 
 _PARAM_FIELDS: Final = tuple(attrs.fields(SessionParams))
 _REQUIRED: Final = frozenset(a.name for a in _PARAM_FIELDS if a.default is attrs.NOTHING)
+_NAMES: Final = frozenset(a.name for a in _PARAM_FIELDS)
 
 
 def session_params_from_wire(data: object) -> SessionParams:
@@ -146,13 +162,16 @@ def session_params_from_wire(data: object) -> SessionParams:
     """
     if not isinstance(data, Mapping):
         raise SimutradorError(ErrorCode.VALIDATION_FAILED, "data must be an object", {"fields": ["data"]})
+    if type(data) is dict:  # pyright: ignore[reportUnknownArgumentType] - the common case: decoded JSON
+        mapping = cast("dict[str, object]", data)  # with canonical names needs no renaming and no checks
+        if _REQUIRED <= mapping.keys() <= _NAMES and None not in mapping.values():
+            return SessionParams(**mapping)  # pyright: ignore[reportArgumentType]
     payload = {str(k): v for k, v in cast("Mapping[object, object]", data).items()}
     problems: list[str] = []
     clashes = sorted(alias for alias, name in ALIASES.items() if alias in payload and name in payload)
     problems += [f"give {alias} or {ALIASES[alias]}, not both" for alias in clashes]
     fields = {ALIASES.get(key, key): value for key, value in payload.items()}
-    names = {a.name for a in _PARAM_FIELDS}
-    unknown = sorted(set(fields) - names)
+    unknown = sorted(set(fields) - _NAMES)
     missing = [a.name for a in _PARAM_FIELDS if a.default is attrs.NOTHING and a.name not in fields]
     problems += [f"unknown field {name}" for name in unknown] + [f"missing field {name}" for name in missing]
     if problems:

@@ -136,7 +136,7 @@ def create_call(count: int) -> Callable[[], None]:
 
 
 def cycle_call() -> Callable[[], None]:
-    """get + list + create + delete for one user holding five sessions."""
+    """Time get + list + create + delete for one user holding five sessions."""
     engine = unlimited_engine()
     params = request()
     ids = [engine.create_session("alice", params).session_id for _ in range(5)]
@@ -267,4 +267,6 @@ def memory_per_session(count: int) -> MemoryFigures:
         tracemalloc.stop()
     if live != count or engine.sessions.live_session_count != count + 1:
         raise AssertionError("every session must still be live")
-    return MemoryFigures(sessions=count, traced_bytes=(after - before) / count, rss_bytes=(rss_after - rss_before) / count)
+    return MemoryFigures(
+        sessions=count, traced_bytes=(after - before) / count, rss_bytes=(rss_after - rss_before) / count
+    )

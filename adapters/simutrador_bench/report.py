@@ -252,7 +252,11 @@ def _values(document: Mapping[str, Any]) -> dict[str, tuple[float, str, bool]]:
     for bench in document.get("benchmarks", []):
         extra = bench.get("extra_info") or {}
         if "figure" in extra and "value" in extra:
-            values[extra["figure"]] = (float(extra["value"]), extra.get("unit", ""), bool(extra.get("higher_is_better")))
+            values[extra["figure"]] = (
+                float(extra["value"]),
+                extra.get("unit", ""),
+                bool(extra.get("higher_is_better")),
+            )
         elif bench.get("stats", {}).get("median") is not None:
             values[bench.get("fullname") or bench["name"]] = (bench["stats"]["median"] * 1e6, "µs", False)
     return values
@@ -290,5 +294,3 @@ def load_json(path: Path) -> dict[str, Any]:
     if not isinstance(document, dict) or not isinstance(document.get("benchmarks"), list):
         raise ValueError(f"{path} is not a benchmark JSON file (no 'benchmarks' list)")
     return document  # pyright: ignore[reportUnknownVariableType]
-
-

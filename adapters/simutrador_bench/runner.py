@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import fnmatch
+import statistics
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -34,6 +36,7 @@ class Profile:
         cleanup_sessions: Live sessions for the cleanup figures.
         wire_warmup: Seconds of each round-trip load not counted.
         wire_window: Seconds of each round-trip load counted.
+        rounds: Turns each of the echo and SimuTrador servers takes under the 1,000-client load.
         handshakes: Connection setups timed.
         connection_steps: Connections held at each step of the capacity climb.
         time_limit: Hard limit, in seconds, of each over-the-wire load.
@@ -45,6 +48,7 @@ class Profile:
     cleanup_sessions: int
     wire_warmup: float
     wire_window: float
+    rounds: int
     handshakes: int
     connection_steps: tuple[int, ...]
     time_limit: float = 120.0
@@ -57,6 +61,7 @@ QUICK = Profile(
     cleanup_sessions=100_000,
     wire_warmup=0.5,
     wire_window=2.0,
+    rounds=2,
     handshakes=500,
     connection_steps=(500, 1000, 2000),
     time_limit=60,
@@ -70,6 +75,7 @@ FULL = Profile(
     cleanup_sessions=100_000,
     wire_warmup=1.0,
     wire_window=5.0,
+    rounds=3,
     handshakes=2000,
     connection_steps=(1000, 2000, 3000, 4000, 5000),
     time_limit=180,
@@ -142,14 +148,6 @@ def _memory(profile: Profile, progress: Progress) -> list[Result]:
     return results
 
 
-def _load(server: wire.ServerProcess, clients: int, profile: Profile) -> wire.LoadResult:
-    return trio.run(
-        lambda: wire.round_trips(
-            server, clients, warmup=profile.wire_warmup, window=profile.wire_window, time_limit=profile.time_limit
-        )
-    )
-
-
 def _load_extra(load: wire.LoadResult) -> dict[str, object]:
     return {
         "clients": load.clients,
@@ -170,29 +168,61 @@ def _latency_result(key: str, load: wire.LoadResult) -> Result:
 def _wire_loads(profile: Profile, progress: Progress) -> list[Result]:
     raise_open_files_limit()
     results: list[Result] = []
-    rates: dict[str, float] = {}
-    plan = {"echo": (1, LARGE_LOAD), "simutrador": (1, 100, LARGE_LOAD)}
-    for kind, client_counts in plan.items():
-        name = "echo" if kind == "echo" else "create"
-        with wire.server_process(kind, max_seconds=profile.time_limit * 4) as server:
-            for clients in client_counts:
-                progress(f"{kind} server, {clients:,} client{'s' if clients > 1 else ''}")
-                load = _load(server, clients, profile)
-                key = f"wire.{name}.{clients}"
-                if clients < LARGE_LOAD:
-                    results.append(_latency_result(key, load))
-                    continue
-                rates[kind] = load.throughput
-                extra = {**_load_extra(load), "latency_ms_p50": _ms(load.latencies, 50)}
-                extra["latency_ms_p99"] = _ms(load.latencies, 99)
-                results.append(Result(key=key, value=load.throughput, errors=load.error_count, extra=extra))
-    echo, create = rates["echo"], rates["simutrador"]
+    limit = profile.time_limit
+    with (
+        wire.server_process("echo", max_seconds=limit * 6) as echo,
+        wire.server_process("simutrador", max_seconds=limit * 6) as server,
+        wire.lazy_garbage_collector(),
+    ):
+        progress("1 client: echo, then SimuTrador")
+        pair = trio.run(
+            lambda: wire.alternating_round_trips(
+                [echo, server], 1, rounds=1, warmup=profile.wire_warmup, window=profile.wire_window, time_limit=limit
+            )
+        )[0]
+        results += [_latency_result("wire.echo.1", pair[0]), _latency_result("wire.create.1", pair[1])]
+        progress("100 clients: SimuTrador")
+        load = trio.run(
+            lambda: wire.round_trips(
+                server, 100, warmup=profile.wire_warmup, window=profile.wire_window, time_limit=limit
+            )
+        )
+        results.append(_latency_result("wire.create.100", load))
+        progress(f"{LARGE_LOAD:,} clients each: echo and SimuTrador in turn, {profile.rounds} rounds")
+        rounds = trio.run(
+            lambda: wire.alternating_round_trips(
+                [echo, server],
+                LARGE_LOAD,
+                rounds=profile.rounds,
+                warmup=profile.wire_warmup,
+                window=profile.wire_window,
+                time_limit=limit,
+            )
+        )
+    for index, kind in enumerate(("echo", "create")):
+        loads = [pair[index] for pair in rounds]
+        rates = [load.throughput for load in loads]
+        latencies = [t for load in loads for t in load.latencies]
+        extra = {
+            "clients": LARGE_LOAD,
+            "rounds_per_s": rates,
+            "round_trips": len(latencies),
+            "server_cpu_share": [load.server_cpu for load in loads],
+            "latency_ms_p50": _ms(latencies, 50),
+            "latency_ms_p99": _ms(latencies, 99),
+            "error_kinds": dict(sum((load.errors for load in loads), Counter[str]())),
+        }
+        errors = sum(load.error_count for load in loads)
+        results.append(
+            Result(key=f"wire.{kind}.{LARGE_LOAD}", value=statistics.median(rates), errors=errors, extra=extra)
+        )
+    ratios = [c.throughput / e.throughput * 100 if e.throughput else 0.0 for e, c in rounds]
     results.append(
         Result(
             key=f"wire.ratio.{LARGE_LOAD}",
-            value=create / echo * 100 if echo else 0.0,
-            errors=results[-1].errors,
-            extra={"echo_per_s": echo, "create_per_s": create},
+            value=statistics.median(ratios),
+            errors=results[-1].errors + results[-2].errors,
+            extra={"ratio_per_round": ratios, "rounds": profile.rounds},
         )
     )
     return results
@@ -220,22 +250,29 @@ def _handshake(profile: Profile, progress: Progress) -> list[Result]:
     ]
 
 
+def _climb(kind: wire.Kind, profile: Profile, progress: Progress) -> wire.HoldResult:
+    def announce(count: int) -> None:
+        progress(f"{kind} server holds {count:,} connections")
+
+    with wire.server_process(kind, max_seconds=profile.time_limit * 2) as server:
+        return trio.run(
+            lambda: wire.hold_connections(
+                server, profile.connection_steps, time_limit=profile.time_limit, on_step=announce
+            )
+        )
+
+
 def _connections(profile: Profile, progress: Progress) -> list[Result]:
     raise_open_files_limit()
     results: list[Result] = []
     for kind in ("simutrador", "echo"):
-        with wire.server_process(kind, max_seconds=profile.time_limit * 2) as server:
-            progress(f"{kind} server, climbing to {max(profile.connection_steps):,} connections")
-            hold = trio.run(
-                lambda server=server: wire.hold_connections(
-                    server,
-                    profile.connection_steps,
-                    time_limit=profile.time_limit,
-                    on_step=lambda n: progress(f"{kind} server holds {n:,} connections"),
-                )
-            )
+        progress(f"{kind} server, climbing to {max(profile.connection_steps):,} connections")
+        hold = _climb(kind, profile, progress)
         kib = hold.bytes_per_connection() / 1024
-        extra = {"steps": [{"connections": n, "rss_bytes": rss} for n, rss in hold.steps], "baseline": hold.baseline_rss}
+        extra = {
+            "steps": [{"connections": n, "rss_bytes": rss} for n, rss in hold.steps],
+            "baseline": hold.baseline_rss,
+        }
         if kind == "simutrador":
             results.append(
                 Result(

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import trio
 import trio_websocket
 from simutrador_ws.auth import TokenVerifier
-from simutrador_ws.server import SimutradorServer
+from simutrador_ws.server import SimutradorServer, tune_garbage_collector
 from simutrador_ws.settings import AuthSettings, ServerSettings
 
 from simutrador import Engine
@@ -31,7 +31,7 @@ from simutrador_bench.inprocess import unlimited_settings
 
 __all__ = ["BENCH_SERVER_SETTINGS", "SECRET_VARIABLE", "main", "raise_open_files_limit"]
 
-SECRET_VARIABLE = "SIMUTRADOR_BENCH_SECRET"
+SECRET_VARIABLE = "SIMUTRADOR_BENCH_SECRET"  # noqa: S105 - the name of the variable, not a secret
 
 BENCH_SERVER_SETTINGS = ServerSettings(
     host="127.0.0.1",
@@ -75,6 +75,7 @@ async def _serve_simutrador(max_seconds: float) -> None:
     secret = os.environ[SECRET_VARIABLE]
     engine = Engine(unlimited_settings())
     server = SimutradorServer(engine, BENCH_SERVER_SETTINGS, TokenVerifier(AuthSettings(jwt_secret=secret)))
+    tune_garbage_collector(BENCH_SERVER_SETTINGS)  # as `simutrador serve` does
     async with trio.open_nursery() as nursery:
         await nursery.start(server.serve)
         assert server.port is not None

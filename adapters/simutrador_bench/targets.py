@@ -130,14 +130,13 @@ SPECS: Final[dict[str, Spec]] = _specs(
         p99_limit=1.2,
         zero_errors=True,
     ),
-    Spec(key="wire.create.100", title="create_session round trip, 100 concurrent clients", unit="ms", zero_errors=True),
+    Spec(key="wire.create.100", title="create_session round trip, 100 concurrent clients", unit="ms"),
     Spec(key="wire.echo.1000", title="bare echo round trips/s, 1,000 clients (baseline)", unit="/s"),
     Spec(
         key="wire.create.1000",
         title="create_session round trips/s, 1,000 concurrent clients",
         unit="/s",
         seed="1,000+ sessions",
-        zero_errors=True,
     ),
     Spec(
         key="wire.ratio.1000",

@@ -12,6 +12,7 @@ ratio between them measures the server's work, not the client's.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -37,17 +38,20 @@ from simutrador_bench.serverproc import SECRET_VARIABLE
 __all__ = [
     "CREATE_MESSAGE",
     "PING_MESSAGE",
+    "alternating_round_trips",
     "HandshakeResult",
     "HoldResult",
     "LoadResult",
     "ServerProcess",
     "handshakes",
     "hold_connections",
+    "lazy_garbage_collector",
     "round_trips",
     "server_process",
 ]
 
 Kind = Literal["simutrador", "echo"]
+"""The two benchmark servers: the real one and the bare echo baseline."""
 
 CREATE_MESSAGE = json.dumps(
     {
@@ -112,7 +116,8 @@ class ServerProcess:
         """Whether `text` is the right reply to a round-trip request."""
         if self.kind == "echo":
             return text == CREATE_MESSAGE
-        return _reply_type(text) == "session_created"
+        # the server's compact encoder writes "type" first; a prefix test keeps the client cheap
+        return isinstance(text, str) and text.startswith('{"type":"session_created"')
 
     @property
     def greets(self) -> bool:
@@ -129,6 +134,17 @@ def _read_port(stdout: IO[bytes], timeout: float) -> int:
 
 
 @contextmanager
+def lazy_garbage_collector(threshold: int = 20_000) -> Iterator[None]:
+    """Collect less often while a load runs, so the load generator, not its GC, sets the pace."""
+    saved = gc.get_threshold()
+    gc.set_threshold(threshold, *saved[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
+
+
+@contextmanager
 def server_process(kind: Kind, *, max_seconds: float = 600, profile: str | None = None) -> Iterator[ServerProcess]:
     """Start a benchmark server (see `simutrador_bench.serverproc`) and stop it on exit."""
     auth = AuthSettings(jwt_secret=generate_secret())
@@ -136,8 +152,9 @@ def server_process(kind: Kind, *, max_seconds: float = 600, profile: str | None 
     if profile:
         command += ["--profile", profile]
     env = {**os.environ, SECRET_VARIABLE: auth.jwt_secret}
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-    assert process.stdin is not None and process.stdout is not None
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)  # noqa: S603 - our own module
+    assert process.stdin is not None
+    assert process.stdout is not None
     try:
         yield ServerProcess(kind, _read_port(process.stdout, timeout=60), process, auth)
     finally:
@@ -191,29 +208,100 @@ async def round_trips(
     *,
     warmup: float,
     window: float,
-    max_per_client: int = 1_000_000,
-    connect_concurrency: int = 100,
     time_limit: float = 120.0,
 ) -> LoadResult:
-    """`clients` connections, each sending one request at a time; latencies over `window` seconds.
+    """`clients` connections to `server`, each sending one request at a time; latencies over `window` seconds.
 
     All clients connect first; then each loops send → reply. Requests that start in
     the first `warmup` seconds are not counted; none start after the window ends.
     """
-    result = LoadResult(clients)
-    urls = server.urls(clients)
-    expected = clients
-    all_connected = trio.Event()
-    limiter = trio.CapacityLimiter(connect_concurrency)
-    clock = time.perf_counter
-    window_start = window_end = 0.0
+    results = await alternating_round_trips(
+        [server], clients, rounds=1, warmup=warmup, window=window, time_limit=time_limit
+    )
+    return results[0][0]
 
-    def arrived() -> None:
-        if result.connected + result.error_count >= expected:
+
+@attrs.define(eq=False)
+class _Round:
+    server: ServerProcess
+    result: LoadResult
+    go: trio.Event = attrs.Factory(trio.Event)
+    counted_from: float = 0.0
+    ends: float = 0.0
+    running: int = 0
+    finished: trio.Event = attrs.Factory(trio.Event)
+
+
+async def _take_turn(ws: trio_websocket.WebSocketConnection, turn: _Round) -> None:
+    """One client's part of one turn: send → reply until the turn ends."""
+    await turn.go.wait()
+    server, result, clock = turn.server, turn.result, time.perf_counter
+    turn.running += 1
+    try:
+        while True:
+            started = clock()
+            if started >= turn.ends:
+                break
+            await ws.send_message(CREATE_MESSAGE)
+            reply = await ws.get_message()
+            ended = clock()
+            if not server.expect(reply):
+                result.errors["wrong reply"] += 1
+            elif started >= turn.counted_from and ended <= turn.ends:
+                result.latencies.append(ended - started)
+    finally:
+        turn.running -= 1
+        if not turn.running:
+            turn.finished.set()
+
+
+async def _run_turns(schedule: list[list[_Round]], warmup: float, window: float) -> None:
+    """Give each turn the floor in order, measuring its server's CPU while it runs."""
+    for turns in schedule:
+        for turn in turns:
+            cpu_before = turn.server.cpu_seconds()
+            turn.counted_from = time.perf_counter() + warmup
+            turn.ends = turn.counted_from + window
+            turn.go.set()
+            await trio.sleep(warmup + window)
+            if turn.running:
+                await turn.finished.wait()  # the last replies of this turn, before the next one starts
+            turn.result.server_cpu = (turn.server.cpu_seconds() - cpu_before) / (warmup + window)
+            turn.result.window = window
+
+
+async def alternating_round_trips(
+    servers: Sequence[ServerProcess],
+    clients: int,
+    *,
+    rounds: int,
+    warmup: float,
+    window: float,
+    connect_concurrency: int = 100,
+    time_limit: float = 120.0,
+) -> list[list[LoadResult]]:
+    """Round-trip loads on several servers in turn, for comparisons immune to drift.
+
+    `clients` connections are opened to every server first (each its own user) and
+    stay open; then the servers take turns, `rounds` times, each turn a load of
+    `warmup` + `window` seconds by that server's clients while the others' clients
+    sit idle. Returns, per round, one `LoadResult` per server (in `servers` order).
+    Machine noise that drifts over seconds hits both sides of a pair alike.
+    """
+    schedule = [[_Round(server, LoadResult(clients)) for server in servers] for _ in range(rounds)]
+    expected = clients * len(servers)
+    arrived = 0
+    all_connected, done = trio.Event(), trio.Event()
+    limiter = trio.CapacityLimiter(connect_concurrency)
+
+    def arrive() -> None:
+        nonlocal arrived
+        arrived += 1
+        if arrived >= expected:
             all_connected.set()
 
-    async def client(url: str) -> None:
-        nonlocal window_start, window_end
+    async def client(index: int, url: str) -> None:
+        server = servers[index]
         async with AsyncExitStack() as stack:
             try:
                 async with limiter:
@@ -221,43 +309,35 @@ async def round_trips(
                     if server.greets:
                         await ws.get_message()
             except (OSError, trio_websocket.HandshakeError, trio_websocket.ConnectionClosed) as exc:
-                result.errors[f"connect: {_error_name(exc)}"] += 1
-                arrived()
+                for turns in schedule:
+                    turns[index].result.errors[f"connect: {_error_name(exc)}"] += 1
+                arrive()
                 return
-            result.connected += 1
-            arrived()
-            await all_connected.wait()
-            if not window_end:
-                window_start = clock() + warmup
-                window_end = window_start + window
-            latencies = result.latencies
+            for turns in schedule:
+                turns[index].result.connected += 1
+            arrive()
             try:
-                for _ in range(max_per_client):
-                    started = clock()
-                    if started >= window_end:
-                        break
-                    await ws.send_message(CREATE_MESSAGE)
-                    reply = await ws.get_message()
-                    ended = clock()
-                    if not server.expect(reply):
-                        result.errors["wrong reply"] += 1
-                    elif started >= window_start and ended <= window_end:
-                        latencies.append(ended - started)
+                for turns in schedule:
+                    await _take_turn(ws, turns[index])
             except trio_websocket.ConnectionClosed:
-                result.errors["connection closed"] += 1
+                for turns in schedule:
+                    turns[index].result.errors["connection closed"] += 1
+                return
+            await done.wait()
 
     with trio.move_on_after(time_limit) as scope:
         async with trio.open_nursery() as nursery:
-            for url in urls:
-                nursery.start_soon(client, url)
+            for index, server in enumerate(servers):
+                for url in server.urls(clients):
+                    nursery.start_soon(client, index, url)
             await all_connected.wait()
-            cpu_before = server.cpu_seconds()
-            await trio.sleep(warmup + window)
-            result.server_cpu = (server.cpu_seconds() - cpu_before) / (warmup + window)
+            await _run_turns(schedule, warmup, window)
+            done.set()
     if scope.cancelled_caught:
-        result.errors["time limit"] += 1
-    result.window = window
-    return result
+        for turns in schedule:
+            for turn in turns:
+                turn.result.errors["time limit"] += 1
+    return [[turn.result for turn in turns] for turns in schedule]
 
 
 @attrs.define
@@ -302,6 +382,16 @@ async def handshakes(
         result.errors["time limit"] += 1
     result.elapsed = clock() - started
     return result
+
+
+async def _answers(server: ServerProcess, ws: trio_websocket.WebSocketConnection) -> bool:
+    """Whether a held connection still answers (``ping`` → ``pong``, or an echo)."""
+    try:
+        await ws.send_message(PING_MESSAGE)
+        reply = await ws.get_message()
+    except trio_websocket.ConnectionClosed:
+        return False
+    return reply == PING_MESSAGE if server.kind == "echo" else _reply_type(reply) == "pong"
 
 
 @attrs.define
@@ -376,14 +466,6 @@ async def hold_connections(
             step_errors[_error_name(exc)] += 1
             arrivals += 1
 
-    async def answers(ws: trio_websocket.WebSocketConnection) -> bool:
-        try:
-            await ws.send_message(PING_MESSAGE)
-            reply = await ws.get_message()
-        except trio_websocket.ConnectionClosed:
-            return False
-        return reply == PING_MESSAGE if server.kind == "echo" else _reply_type(reply) == "pong"
-
     with trio.move_on_after(time_limit) as scope:
         async with trio.open_nursery() as nursery:
             opened = 0
@@ -394,7 +476,7 @@ async def hold_connections(
                 while arrivals < target:
                     await trio.sleep(0.05)
                 await trio.sleep(settle)
-                alive = [await answers(ws) for ws in held[:: max(1, len(held) // sample)]]
+                alive = [await _answers(server, ws) for ws in held[:: max(1, len(held) // sample)]]
                 if step_errors or not all(alive):
                     result.errors = step_errors + Counter({"no answer": alive.count(False)})
                     result.stopped = f"stopped at {target:,} connections: " + ", ".join(

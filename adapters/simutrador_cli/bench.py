@@ -30,9 +30,13 @@ __all__ = ["bench"]
     default=None,
     help="An earlier --json file to compare this run with.",
 )
-@click.option("--only", multiple=True, metavar="STEP", help="Run only these steps (a name, prefix or glob); repeatable.")
+@click.option(
+    "--only", multiple=True, metavar="STEP", help="Run only these steps (a name, prefix or glob); repeatable."
+)
 @click.option("--list", "list_steps", is_flag=True, help="List the steps and exit.")
-def bench(quick: bool, json_path: Path | None, compare_path: Path | None, only: tuple[str, ...], list_steps: bool) -> None:
+def bench(
+    quick: bool, json_path: Path | None, compare_path: Path | None, only: tuple[str, ...], list_steps: bool
+) -> None:
     """Measure every figure of DESIGN §6 and print it next to its target and the seed's.
 
     Over-the-wire figures use a server in a separate process on 127.0.0.1; every load

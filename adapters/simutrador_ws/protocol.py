@@ -25,6 +25,7 @@ from enum import IntEnum
 from typing import Any, Final
 
 import attrs
+import orjson
 
 from simutrador.codec import format_datetime, session_params_from_wire, session_to_wire, structure
 from simutrador.engine import Engine
@@ -107,6 +108,10 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
+_DECODER: Final = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite_float, parse_int=_bounded_int)
+# built once: json.loads with options builds a new decoder on every call
+
+
 def _invalid(message: str) -> SimutradorError:
     return SimutradorError(ErrorCode.INVALID_MESSAGE, message)
 
@@ -127,7 +132,7 @@ def decode_json(message: str | bytes, max_bytes: int) -> object:
             ErrorCode.INVALID_MESSAGE, f"message larger than {max_bytes} bytes", {"max_message_bytes": max_bytes}
         )
     try:
-        value = json.loads(message, parse_constant=_no_constants, parse_float=_finite_float, parse_int=_bounded_int)
+        value = _DECODER.decode(message)
     except RecursionError:
         raise _invalid("JSON nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError and the parse hooks' errors
@@ -146,13 +151,14 @@ def _encodable(value: object) -> bool:
 
 
 def encode_message(type_: str, data: Mapping[str, Any], request_id: str | None, now: datetime) -> str:
-    """One outgoing message as compact JSON (never NaN)."""
-    return json.dumps(
-        {"type": type_, "data": data, "request_id": request_id, "timestamp": format_datetime(now)},
-        allow_nan=False,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+    """One outgoing message as compact JSON, ``type`` first.
+
+    Encoded by orjson (several times faster than the standard library on replies of a
+    kilobyte). Replies never hold NaN or infinities: every float comes from validated
+    settings, clocks or strictly decoded client data.
+    """
+    envelope = {"type": type_, "data": data, "request_id": request_id, "timestamp": format_datetime(now)}
+    return orjson.dumps(envelope).decode()
 
 
 def parse_envelope(value: object) -> Envelope:

@@ -9,14 +9,15 @@ Per connection, in order, all under one handshake deadline: read the HTTP upgrad
 check the path; the per-IP handshake limiter (429 + Retry-After); the global
 connection cap (503); the Origin allow-list (403); the JWT (401); the per-user
 connection cap of the plan (429); accept. Then one nursery runs the reader (each
-message answered by the sans-I/O `ServerProtocol`), a writer draining a bounded
-outbound queue with a deadline per send (a stalled reader is disconnected with
-4003), heartbeat pings (4004 when unanswered), the idle timer (a warning, then 4002)
-and the token-expiry timer (an ``error``, then 4001).
+message answered by the sans-I/O `ServerProtocol` and the reply sent at once, under a
+``send_timeout`` deadline: a client that stops reading is disconnected with 4003),
+heartbeat pings (4004 when unanswered), the idle timer (a warning, then 4002) and the
+token-expiry timer (an ``error``, then 4001).
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import time
@@ -37,7 +38,7 @@ from simutrador_ws.protocol import CloseCode, Metrics, ServerProtocol
 from simutrador_ws.ratelimit import KeyedLimiter, TokenBucket
 from simutrador_ws.settings import ServerSettings
 
-__all__ = ["HTTP_STATUS", "SimutradorServer"]
+__all__ = ["HTTP_STATUS", "SimutradorServer", "run_server", "tune_garbage_collector"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,24 +59,34 @@ class _Refusal(Exception):
 
 
 class _Connection:
-    """One accepted WebSocket: its outbound queue, timers and close logic."""
+    """One accepted WebSocket: its timers and close logic.
+
+    The reader sends each reply itself (a queue and a writer task per connection cost
+    about a third of the server's CPU); other tasks send through `send`. A send that
+    takes longer than ``send_timeout`` means the client stopped reading: `send` times
+    out by itself, and the reader's sends, which carry no deadline of their own (a
+    deadline per message is measurable), are watched by `_send_watchdog`.
+    """
 
     def __init__(self, server: SimutradorServer, ws: trio_websocket.WebSocketConnection, identity: Identity) -> None:
         self.server = server
         self.ws = ws
         self.identity = identity
         settings = server.settings
-        self.outbox_send, self.outbox_receive = trio.open_memory_channel[str](settings.outbound_queue)
         self.last_activity = trio.current_time()
         self.bucket = TokenBucket(settings.messages_per_second, settings.message_burst, time.monotonic)
         self.close_code: int | None = None
         self.cancel_scope = trio.CancelScope()
+        self.sending_since: float | None = None
 
-    def send(self, text: str) -> None:
-        """Queue `text`; a full queue means the client stopped reading: disconnect it."""
-        try:
-            self.outbox_send.send_nowait(text)
-        except trio.WouldBlock:
+    async def send(self, text: str) -> None:
+        """Send `text` from any task; a client that does not take it within ``send_timeout`` is disconnected."""
+        with trio.move_on_after(self.server.settings.send_timeout) as scope:
+            try:
+                await self.ws.send_message(text)
+            except trio_websocket.ConnectionClosed:
+                self.close_soon(CloseCode.NORMAL, "")
+        if scope.cancelled_caught:
             self.close_soon(CloseCode.SLOW_CONSUMER, "client is not reading")
 
     def close_soon(self, code: int, reason: str) -> None:
@@ -88,7 +99,6 @@ class _Connection:
         settings = self.server.settings
         with self.cancel_scope:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._writer)
                 nursery.start_soon(self._heartbeat)
                 nursery.start_soon(self._idle_timer)
                 nursery.start_soon(self._token_timer)
@@ -96,23 +106,27 @@ class _Connection:
                     "messages_per_second": settings.messages_per_second,
                     "message_burst": settings.message_burst,
                 }
-                self.send(
+                await self.send(
                     self.server.protocol.connection_ready(
                         self.identity, idle_timeout=settings.idle_timeout, extra_limits=extra
                     )
                 )
+                nursery.start_soon(self._send_watchdog)
                 await self._reader()
                 self.close_soon(CloseCode.NORMAL, "")
         await self._close()
 
     async def _reader(self) -> None:
+        """Read, answer, send; `sending_since` tells the watchdog when a send started."""
         protocol = self.server.protocol
+        ws = self.ws
+        log_requests = logger.isEnabledFor(logging.INFO)
         while True:
             try:
-                message = await self.ws.get_message()
+                message = await ws.get_message()
             except trio_websocket.ConnectionClosed:
                 return
-            self.last_activity = trio.current_time()
+            self.last_activity = now = trio.current_time()
             wait = self.bucket.take()
             if wait:
                 error = SimutradorError(
@@ -121,32 +135,36 @@ class _Connection:
                     retry_after_ms=math.ceil(wait * 1000),
                 )
                 protocol.metrics.errors[error.code.value] += 1
-                self.send(protocol.error_text(error, protocol.request_id_of(message)))
-                continue
-            started = time.perf_counter()
-            reply = protocol.handle(message, self.identity)
-            logger.info(
-                "user=%s type=%s request_id=%s outcome=%s duration_ms=%.3f",
-                self.identity.user_id,
-                reply.request_type,
-                reply.request_id,
-                reply.outcome,
-                (time.perf_counter() - started) * 1000,
-            )
-            self.send(reply.text)
-
-    async def _writer(self) -> None:
-        timeout = self.server.settings.send_timeout
-        async for text in self.outbox_receive:
+                text = protocol.error_text(error, protocol.request_id_of(message))
+            else:
+                started = time.perf_counter()
+                reply = protocol.handle(message, self.identity)
+                text = reply.text
+                if log_requests:
+                    logger.info(
+                        "user=%s type=%s request_id=%s outcome=%s duration_ms=%.3f",
+                        self.identity.user_id,
+                        reply.request_type,
+                        reply.request_id,
+                        reply.outcome,
+                        (time.perf_counter() - started) * 1000,
+                    )
+            self.sending_since = now
             try:
-                with trio.fail_after(timeout):
-                    await self.ws.send_message(text)
-            except trio.TooSlowError:
+                await ws.send_message(text)
+            except trio_websocket.ConnectionClosed:
+                return
+            self.sending_since = None
+
+    async def _send_watchdog(self) -> None:
+        """Disconnect (4003) when one of the reader's sends has lasted ``send_timeout``; checks twice per period."""
+        timeout = self.server.settings.send_timeout
+        while True:
+            since = self.sending_since
+            if since is not None and trio.current_time() - since >= timeout:
                 self.close_soon(CloseCode.SLOW_CONSUMER, "client is not reading")
                 return
-            except trio_websocket.ConnectionClosed:
-                self.close_soon(CloseCode.NORMAL, "")
-                return
+            await trio.sleep(timeout / 2)
 
     async def _heartbeat(self) -> None:
         settings = self.server.settings
@@ -173,7 +191,7 @@ class _Connection:
                 return
             if now >= warn_at and warned_for != self.last_activity:
                 warned_for = self.last_activity
-                self.send(
+                await self.send(
                     self.server.protocol.encode(
                         "idle_warning",
                         {"closes_in_sec": round(idle_at - now, 3), "idle_timeout_sec": settings.idle_timeout},
@@ -388,12 +406,20 @@ def _peer_address(stream: Any) -> str:
         return "unknown"
 
 
+def tune_garbage_collector(settings: ServerSettings) -> None:
+    """Apply ``settings.gc_threshold`` to this process (a process-wide choice: servers only, never the core)."""
+    if settings.gc_threshold:
+        _, middle, oldest = gc.get_threshold()
+        gc.set_threshold(settings.gc_threshold, middle, oldest)
+
+
 async def run_server(
     server: SimutradorServer, *, task_status: trio.TaskStatus[SimutradorServer] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Serve until SIGINT/SIGTERM, then shut down gracefully."""
+    """Tune the garbage collector, serve until SIGINT/SIGTERM, then shut down gracefully."""
     import signal  # noqa: PLC0415 - only the CLI entry point needs signals
 
+    tune_garbage_collector(server.settings)
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             await nursery.start(partial(server.serve))

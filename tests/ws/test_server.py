@@ -358,7 +358,7 @@ async def test_origin_allow_list() -> None:
 
 
 async def test_stalled_reader_is_disconnected_and_others_are_served() -> None:
-    settings = fast_settings(send_timeout=0.5, outbound_queue=8, message_burst=5000, messages_per_second=5000)
+    settings = fast_settings(send_timeout=0.5, message_burst=5000, messages_per_second=5000)
     with trio.fail_after(LIMIT):
         async with running_server(settings=settings) as harness:
             async with harness.connect("gina") as setup:
