@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gc
 import itertools
+import math
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -234,7 +235,7 @@ class MemoryFigures:
     Attributes:
         sessions: Live sessions measured.
         traced_bytes: Bytes per session allocated by Python (tracemalloc), the asserted figure.
-        rss_bytes: Growth of the process RSS per session (includes allocator slack; noisier).
+        rss_bytes: Growth of the process RSS per session (includes allocator slack; noisier); NaN when skipped.
     """
 
     sessions: int
@@ -242,18 +243,24 @@ class MemoryFigures:
     rss_bytes: float
 
 
-def memory_per_session(count: int) -> MemoryFigures:
-    """Create `count` live sessions (20,000 users in turn) and measure the memory they hold."""
+def memory_per_session(count: int, *, rss: bool = True) -> MemoryFigures:
+    """Create `count` live sessions (20,000 users in turn) and measure the memory they hold.
+
+    With `rss` false, skip the separate pass that measures the growth of the process RSS.
+    """
     params = request()
-    process = psutil.Process()
-    gc.collect()
-    rss_before = process.memory_info().rss
-    engine = _engine_with_sessions(count, ManualClock())
-    gc.collect()
-    rss_after = process.memory_info().rss
-    live = engine.sessions.live_session_count
-    del engine
-    gc.collect()
+    rss_bytes = math.nan
+    if rss:
+        process = psutil.Process()
+        gc.collect()
+        rss_before = process.memory_info().rss
+        engine = _engine_with_sessions(count, ManualClock())
+        gc.collect()
+        rss_bytes = (process.memory_info().rss - rss_before) / count
+        if engine.sessions.live_session_count != count:
+            raise AssertionError("every session must still be live")
+        del engine
+        gc.collect()
     engine = unlimited_engine()
     engine.create_session("warm-up", params)
     tracemalloc.start()
@@ -265,8 +272,6 @@ def memory_per_session(count: int) -> MemoryFigures:
         after = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
-    if live != count or engine.sessions.live_session_count != count + 1:
+    if engine.sessions.live_session_count != count + 1:
         raise AssertionError("every session must still be live")
-    return MemoryFigures(
-        sessions=count, traced_bytes=(after - before) / count, rss_bytes=(rss_after - rss_before) / count
-    )
+    return MemoryFigures(sessions=count, traced_bytes=(after - before) / count, rss_bytes=rss_bytes)

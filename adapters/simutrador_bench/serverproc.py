@@ -59,11 +59,10 @@ def raise_open_files_limit(wanted: int = 1 << 20) -> int:
 
 
 async def _until_stdin_closes() -> None:
-    def read_all() -> None:
-        while sys.stdin.buffer.read(4096):
+    """Return once stdin reaches end of file (the benchmark process closed it, or died)."""
+    async with trio.lowlevel.FdStream(os.dup(sys.stdin.fileno())) as stdin:
+        while await stdin.receive_some():
             pass
-
-    await trio.to_thread.run_sync(read_all, abandon_on_cancel=True)
 
 
 def _announce(port: int) -> None:

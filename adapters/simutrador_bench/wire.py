@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import os
 import select
 import subprocess
@@ -104,12 +105,18 @@ class ServerProcess:
         return [self.url(f"{prefix}-{i}") for i in range(count)]
 
     def rss(self) -> int:
-        """The server's resident memory, in bytes."""
-        return psutil.Process(self.pid).memory_info().rss
+        """The server's resident memory, in bytes (0 once it has exited)."""
+        try:
+            return psutil.Process(self.pid).memory_info().rss
+        except psutil.NoSuchProcess:
+            return 0
 
     def cpu_seconds(self) -> float:
-        """User + system CPU seconds the server has used."""
-        times = psutil.Process(self.pid).cpu_times()
+        """User + system CPU seconds the server has used (NaN once it has exited)."""
+        try:
+            times = psutil.Process(self.pid).cpu_times()
+        except psutil.NoSuchProcess:
+            return math.nan
         return times.user + times.system
 
     def expect(self, text: str | bytes) -> bool:
@@ -440,13 +447,17 @@ async def hold_connections(
     otherwise). The climb stops at the first step with any failure, or at `time_limit`.
     """
     result = HoldResult()
-    async with trio_websocket.open_websocket_url(server.url("warm-up")) as ws:
-        if server.greets:
-            await ws.get_message()
+    try:
+        async with trio_websocket.open_websocket_url(server.url("warm-up")) as ws:
+            if server.greets:
+                await ws.get_message()
+    except (OSError, trio_websocket.HandshakeError, trio_websocket.ConnectionClosed) as exc:
+        result.errors[_error_name(exc)] += 1
+        result.stopped = f"could not connect at all: {_error_name(exc)}"
+        return result
     await trio.sleep(settle)
     result.baseline_rss = server.rss()
     held: list[trio_websocket.WebSocketConnection] = []
-    release = trio.Event()
     limiter = trio.CapacityLimiter(concurrency)
     step_errors: Counter[str] = Counter()
     arrivals = 0
@@ -456,12 +467,12 @@ async def hold_connections(
         try:
             async with AsyncExitStack() as stack:
                 async with limiter:
-                    ws = await stack.enter_async_context(trio_websocket.open_websocket_url(url))
+                    ws = await stack.enter_async_context(trio_websocket.open_websocket_url(url, disconnect_timeout=0.2))
                     if server.greets:
                         await ws.get_message()
                 held.append(ws)
                 arrivals += 1
-                await release.wait()
+                await trio.sleep_forever()
         except (OSError, trio_websocket.HandshakeError, trio_websocket.ConnectionClosed) as exc:
             step_errors[_error_name(exc)] += 1
             arrivals += 1
@@ -486,7 +497,7 @@ async def hold_connections(
                 result.steps.append((target, server.rss()))
                 if on_step is not None:
                     on_step(target)
-            release.set()
+            nursery.cancel_scope.cancel()  # drop them all at once: a polite close of thousands takes seconds
     if scope.cancelled_caught:
         result.stopped = result.stopped or f"time limit of {time_limit:g} s reached"
         result.errors["time limit"] += 1
