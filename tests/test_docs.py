@@ -79,3 +79,38 @@ def test_cli_exit_code_table_matches_the_code() -> None:
     documented = {int(m) for m in re.findall(r"^\| (\d) \|", text, re.M)}
     actual = {value for name, value in vars(exitcodes).items() if name.startswith("EXIT_") and isinstance(value, int)}
     assert documented == actual
+
+
+def test_the_workflow_page_runs_as_written(tmp_path: Path) -> None:
+    """docs/session-management-workflow.md: every bash block, in order, in one real shell."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    page = (ROOT / "docs" / "session-management-workflow.md").read_text()
+    script = "\n".join(re.findall(r"```bash\n(.*?)```", page, re.S))
+    assert "simutrador serve" in script
+    assert "kill" in script
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("SIMUTRADOR_CONFIG", None)
+    shell = subprocess.Popen(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = shell.communicate(timeout=120)
+    finally:
+        if shell.poll() is None:
+            os.killpg(shell.pid, signal.SIGKILL)
+            shell.communicate()
+    assert shell.returncode == 0, output
+    assert "created " in output
+    assert "refused: INVALID_SYMBOL" in output
+    assert "exit code 3 (3: validation error)" in output
+    assert "Server stopped." in (tmp_path / "server.log").read_text()

@@ -131,12 +131,18 @@ SPECS: Final[dict[str, Spec]] = _specs(
         zero_errors=True,
     ),
     Spec(key="wire.create.100", title="create_session round trip, 100 concurrent clients", unit="ms"),
-    Spec(key="wire.echo.1000", title="bare echo round trips/s, 1,000 clients (baseline)", unit="/s"),
+    Spec(
+        key="wire.echo.1000",
+        title="bare echo round trips/s, 1,000 clients (baseline)",
+        unit="/s",
+        higher_is_better=True,
+    ),
     Spec(
         key="wire.create.1000",
         title="create_session round trips/s, 1,000 concurrent clients",
         unit="/s",
         seed="1,000+ sessions",
+        higher_is_better=True,
     ),
     Spec(
         key="wire.ratio.1000",
@@ -147,7 +153,12 @@ SPECS: Final[dict[str, Spec]] = _specs(
         higher_is_better=True,
         zero_errors=True,
     ),
-    Spec(key="wire.handshake", title="connection setup (handshake + JWT auth + ready) rate", unit="/s"),
+    Spec(
+        key="wire.handshake",
+        title="connection setup (handshake + JWT auth + ready) rate",
+        unit="/s",
+        higher_is_better=True,
+    ),
     Spec(
         key="wire.connections",
         title="concurrent WebSocket connections held by one server process",

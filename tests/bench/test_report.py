@@ -156,3 +156,11 @@ def test_compare_handles_plain_pytest_benchmark_files_and_zeros() -> None:
     assert compare(zero, zero)[0][4] == "n/a"
     assert compare(plain, zero) == []
     assert format_compare([], before="a", after="b") == "no figure in common between a and b"
+
+
+def test_rates_and_counts_are_better_when_higher() -> None:
+    for key, spec in SPECS.items():
+        if spec.unit in {"/s", "conn", "sessions", "%"}:
+            assert spec.higher_is_better, key
+        else:
+            assert not spec.higher_is_better, key
