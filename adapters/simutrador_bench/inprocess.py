@@ -11,6 +11,8 @@ import csv
 import gc
 import itertools
 import math
+import subprocess
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -235,7 +237,7 @@ class MemoryFigures:
     Attributes:
         sessions: Live sessions measured.
         traced_bytes: Bytes per session allocated by Python (tracemalloc), the asserted figure.
-        rss_bytes: Growth of the process RSS per session (includes allocator slack; noisier); NaN when skipped.
+        rss_bytes: RSS growth per session in a fresh process (allocator slack included); NaN when skipped.
     """
 
     sessions: int
@@ -243,24 +245,36 @@ class MemoryFigures:
     rss_bytes: float
 
 
+def rss_growth_per_session(count: int) -> float:
+    """RSS growth per session when a fresh process creates `count` sessions.
+
+    A fresh process, because in a process that has already freed memory (earlier
+    workloads) the allocator reuses it and the RSS does not grow at all.
+    """
+    code = f"from simutrador_bench.inprocess import _rss_growth; print(_rss_growth({int(count)}))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=600)  # noqa: S603
+    return float(done.stdout)
+
+
+def _rss_growth(count: int) -> float:
+    process = psutil.Process()
+    _engine_with_sessions(10, ManualClock())  # imports and first-use caches are not the sessions' memory
+    gc.collect()
+    before = process.memory_info().rss
+    engine = _engine_with_sessions(count, ManualClock())
+    gc.collect()
+    growth = (process.memory_info().rss - before) / count
+    assert engine.sessions.live_session_count == count
+    return growth
+
+
 def memory_per_session(count: int, *, rss: bool = True) -> MemoryFigures:
     """Create `count` live sessions (20,000 users in turn) and measure the memory they hold.
 
-    With `rss` false, skip the separate pass that measures the growth of the process RSS.
+    With `rss` false, skip the separate process that measures the growth of the RSS.
     """
     params = request()
-    rss_bytes = math.nan
-    if rss:
-        process = psutil.Process()
-        gc.collect()
-        rss_before = process.memory_info().rss
-        engine = _engine_with_sessions(count, ManualClock())
-        gc.collect()
-        rss_bytes = (process.memory_info().rss - rss_before) / count
-        if engine.sessions.live_session_count != count:
-            raise AssertionError("every session must still be live")
-        del engine
-        gc.collect()
+    rss_bytes = rss_growth_per_session(count) if rss else math.nan
     engine = unlimited_engine()
     engine.create_session("warm-up", params)
     tracemalloc.start()
