@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -102,8 +103,11 @@ async def fake_server(handler: Callable[[trio_websocket.WebSocketConnection], Aw
 
     async def serve(request: trio_websocket.WebSocketRequest) -> None:
         ws = await request.accept()
-        await ws.send_message(json.dumps({"type": "connection_ready", "data": {"user_id": "x"}, "request_id": None}))
-        await handler(ws)
+        with contextlib.suppress(trio_websocket.ConnectionClosed):  # the client leaving first is normal
+            await ws.send_message(
+                json.dumps({"type": "connection_ready", "data": {"user_id": "x"}, "request_id": None})
+            )
+            await handler(ws)
 
     async with trio.open_nursery() as nursery:
         server = await nursery.start(trio_websocket.serve_websocket, serve, "127.0.0.1", 0, None)
