@@ -15,7 +15,7 @@ __all__ = ["bench"]
 
 
 @click.command()
-@click.option("--quick", is_flag=True, help="Shorter windows and a climb to 2,000 connections: under a minute.")
+@click.option("--quick", is_flag=True, help="Shorter windows, memory per session at 1,000/10,000 only: under a minute.")
 @click.option(
     "--json",
     "json_path",
@@ -37,12 +37,12 @@ __all__ = ["bench"]
 def bench(
     quick: bool, json_path: Path | None, compare_path: Path | None, only: tuple[str, ...], list_steps: bool
 ) -> None:
-    """Measure every figure of DESIGN §6 and print it next to its target and the seed's.
+    """Measure the speed and capacity figures; print each next to its target and the seed's.
 
     Over-the-wire figures use a server in a separate process on 127.0.0.1; every load
     is bounded in count and time. Timings only compare within one run on one machine;
     the exit status is 0 whatever the verdicts (a benchmark reports, it does not gate).
-    Progress goes to stderr, the table to stdout.
+    Progress goes to stderr, the table to stdout. Figures and targets: docs/performance.md.
     """
     if list_steps:
         for step in STEPS:

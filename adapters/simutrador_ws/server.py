@@ -62,7 +62,7 @@ class _Connection:
     """One accepted WebSocket: its timers and close logic.
 
     The reader sends each reply itself (a queue and a writer task per connection cost
-    about a third of the server's CPU); other tasks send through `send`. A send that
+    over a quarter of the server's CPU); other tasks send through `send`. A send that
     takes longer than ``send_timeout`` means the client stopped reading: `send` times
     out by itself, and the reader's sends, which carry no deadline of their own (a
     deadline per message is measurable), are watched by `_send_watchdog`.
