@@ -323,13 +323,12 @@ async def alternating_round_trips(
             for turns in schedule:
                 turns[index].result.connected += 1
             arrive()
-            try:
-                for turns in schedule:
+            for turns in schedule:
+                try:
                     await _take_turn(ws, turns[index])
-            except trio_websocket.ConnectionClosed:
-                for turns in schedule:
-                    turns[index].result.errors["connection closed"] += 1
-                return
+                except trio_websocket.ConnectionClosed:
+                    turns[index].result.errors["connection closed"] += 1  # the turn it happened in
+                    return
             await done.wait()
 
     with trio.move_on_after(time_limit) as scope:

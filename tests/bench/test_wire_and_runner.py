@@ -76,6 +76,23 @@ async def test_a_server_that_stops_answering_ends_the_load() -> None:
 
 
 @tolerates_refused_handshake_leak  # cancelled and refused handshakes: trio-websocket leaks their sockets
+@tolerates_refused_handshake_leak
+async def test_a_server_dying_mid_load_counts_closed_connections_in_that_round() -> None:
+    with wire.server_process("echo") as echo, wire.server_process("simutrador") as server:
+
+        async def kill_soon() -> None:
+            await trio.sleep(2.0)  # connecting takes a few ms; the echo turn ends at ~1.5 s
+            server.process.kill()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(kill_soon)
+            (pair,) = await wire.alternating_round_trips([echo, server], 2, rounds=1, warmup=0.0, window=1.5)
+        echo_load, dead = pair
+        assert echo_load.error_count == 0  # the echo server's turn came first and finished
+        assert dead.errors["connection closed"] == 2
+        assert dead.server_cpu is not None
+
+
 async def test_time_limits_stop_every_load() -> None:
     with wire.server_process("simutrador") as server:
         load = await wire.round_trips(server, 2, warmup=0.0, window=30, time_limit=0.5)
