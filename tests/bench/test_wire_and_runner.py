@@ -17,8 +17,6 @@ from simutrador_bench import runner, wire
 from simutrador_bench.serverproc import raise_open_files_limit
 from simutrador_cli.main import cli
 
-from tests.ws.harness import tolerates_refused_handshake_leak
-
 pytestmark = pytest.mark.anyio
 
 
@@ -43,7 +41,6 @@ async def test_round_trips_on_both_servers() -> None:
         assert all(r.latencies for r in pair)
 
 
-@tolerates_refused_handshake_leak  # cancelled and refused handshakes: trio-websocket leaks their sockets
 async def test_wrong_replies_and_refused_connections_are_counted() -> None:
     with wire.server_process("simutrador") as server:
         pretend = attrs.evolve(server, kind="echo")  # expects its request back, gets SimuTrador's replies
@@ -65,7 +62,6 @@ async def test_wrong_replies_and_refused_connections_are_counted() -> None:
         assert hold.bytes_per_connection() == 0
 
 
-@tolerates_refused_handshake_leak  # cancelled and refused handshakes: trio-websocket leaks their sockets
 async def test_a_server_that_stops_answering_ends_the_load() -> None:
     with wire.server_process("simutrador") as server:
         server.process.kill()
@@ -75,8 +71,6 @@ async def test_a_server_that_stops_answering_ends_the_load() -> None:
         assert load.error_count == 1
 
 
-@tolerates_refused_handshake_leak  # cancelled and refused handshakes: trio-websocket leaks their sockets
-@tolerates_refused_handshake_leak
 async def test_a_server_dying_mid_load_counts_closed_connections_in_that_round() -> None:
     with wire.server_process("echo") as echo, wire.server_process("simutrador") as server:
 
@@ -121,7 +115,6 @@ async def test_handshakes_and_held_connections() -> None:
         assert (await wire.hold_connections(echo, [10], settle=0.05)).held == 10
 
 
-@tolerates_refused_handshake_leak  # cancelled and refused handshakes: trio-websocket leaks their sockets
 async def test_a_climb_stops_at_the_first_failing_step() -> None:
     with wire.server_process("echo") as echo:
         hold = await wire.hold_connections(echo, [5], settle=0.05)
