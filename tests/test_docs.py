@@ -109,8 +109,10 @@ def test_the_workflow_page_runs_as_written(tmp_path: Path) -> None:
         if shell.poll() is None:
             os.killpg(shell.pid, signal.SIGKILL)
             shell.communicate()
-    assert shell.returncode == 0, output
-    assert "created " in output
-    assert "refused: INVALID_SYMBOL" in output
-    assert "exit code 3 (3: validation error)" in output
-    assert "Server stopped." in (tmp_path / "server.log").read_text()
+    log = tmp_path / "server.log"
+    server_log = log.read_text() if log.exists() else "(no server.log)"
+    assert shell.returncode == 0, f"{output}\n--- server.log\n{server_log}"
+    assert "created " in output, output
+    assert "refused: INVALID_SYMBOL" in output, output
+    assert "exit code 3 (3: validation error)" in output, output
+    assert "Server stopped." in server_log, server_log

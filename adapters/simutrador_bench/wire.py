@@ -200,6 +200,10 @@ async def _connect(url: str) -> AsyncIterator[trio_websocket.WebSocketConnection
         await trio.aclose_forcefully(stream)
 
 
+_CONNECT_ERRORS = (OSError, trio_websocket.HandshakeError, trio_websocket.ConnectionClosed)
+"""What opening a connection may raise: refused, rejected, or closed during the handshake."""
+
+
 def _error_name(exc: BaseException) -> str:
     return type(exc).__name__
 
@@ -341,7 +345,7 @@ async def alternating_round_trips(
                     ws = await stack.enter_async_context(_connect(url))
                     if server.greets:
                         await ws.get_message()
-            except (OSError, trio_websocket.HandshakeError, trio_websocket.ConnectionClosed) as exc:
+            except _CONNECT_ERRORS as exc:
                 for turns in schedule:
                     turns[index].result.errors[f"connect: {_error_name(exc)}"] += 1
                 arrive()
@@ -402,7 +406,7 @@ async def handshakes(
                     if server.greets:
                         await ws.get_message()
                     result.latencies.append(clock() - started)
-            except (OSError, trio_websocket.HandshakeError, trio_websocket.ConnectionClosed) as exc:
+            except _CONNECT_ERRORS as exc:
                 result.errors[_error_name(exc)] += 1
 
     started = clock()
@@ -476,7 +480,7 @@ async def hold_connections(
         async with _connect(server.url("warm-up")) as ws:
             if server.greets:
                 await ws.get_message()
-    except (OSError, trio_websocket.HandshakeError, trio_websocket.ConnectionClosed) as exc:
+    except _CONNECT_ERRORS as exc:
         result.errors[_error_name(exc)] += 1
         result.stopped = f"could not connect at all: {_error_name(exc)}"
         return result
@@ -498,7 +502,7 @@ async def hold_connections(
                 held.append(ws)
                 arrivals += 1
                 await trio.sleep_forever()
-        except (OSError, trio_websocket.HandshakeError, trio_websocket.ConnectionClosed) as exc:
+        except _CONNECT_ERRORS as exc:
             step_errors[_error_name(exc)] += 1
             arrivals += 1
 

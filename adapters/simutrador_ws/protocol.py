@@ -83,12 +83,14 @@ class Reply:
         request_type: The ``type`` received (``?`` when unreadable).
         request_id: The ``request_id`` received, if any.
         outcome: ``ok`` or the error code.
+        seconds: How long serving it took.
     """
 
     text: str
     request_type: str
     request_id: str | None
     outcome: str
+    seconds: float = 0.0
 
 
 def _no_constants(name: str) -> object:
@@ -469,5 +471,6 @@ class ServerProtocol:
         self.metrics.requests[kind if kind in ROUTES else "?"] += 1
         if outcome != "ok":
             self.metrics.errors[outcome] += 1
-        self.metrics.request_seconds.append(time.perf_counter() - started)
-        return Reply(text=text, request_type=kind, request_id=request_id, outcome=outcome)
+        seconds = time.perf_counter() - started
+        self.metrics.request_seconds.append(seconds)
+        return Reply(text=text, request_type=kind, request_id=request_id, outcome=outcome, seconds=seconds)
