@@ -13,7 +13,7 @@ import pytest
 from simutrador_bench import inprocess
 from simutrador_bench.targets import SPECS
 
-from simutrador.directory_catalog import DirectoryCatalog
+from simutrador.data.directory import DirectoryCatalog
 
 
 @pytest.fixture(scope="module")

@@ -23,9 +23,9 @@ import attrs
 import cattrs
 
 from simutrador.errors import ErrorCode, SimutradorError
-from simutrador.models import DataRange, Session, SessionParams
-from simutrador.states import SessionState
-from simutrador.validation import parse_moment, parse_money
+from simutrador.sessions.models import DataRange, Session, SessionParams
+from simutrador.sessions.states import SessionState
+from simutrador.sessions.validation import parse_moment, parse_money
 
 __all__ = [
     "ALIASES",

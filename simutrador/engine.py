@@ -12,15 +12,15 @@ from typing import Any
 
 import attrs
 
-from simutrador.catalog import Catalog
 from simutrador.clock import Clock, IdFactory, new_session_id, system_clock
+from simutrador.data.catalog import Catalog
+from simutrador.data.market import MarketDataValidator
+from simutrador.data.sample import SampleCatalog
 from simutrador.errors import ErrorCode, SimutradorError
-from simutrador.manager import SessionManager
-from simutrador.models import Session, SessionParams
-from simutrador.sample_catalog import SampleCatalog
+from simutrador.sessions.manager import SessionManager
+from simutrador.sessions.models import Session, SessionParams
+from simutrador.sessions.states import SessionState
 from simutrador.settings import EffectiveLimits, EngineSettings, Plan
-from simutrador.states import SessionState
-from simutrador.validator import MarketDataValidator
 
 __all__ = ["Engine"]
 

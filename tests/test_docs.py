@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from simutrador.errors import ErrorCode
-from simutrador.states import TRANSITIONS
+from simutrador.sessions.states import TRANSITIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])

@@ -24,11 +24,11 @@ import attrs
 import psutil
 
 from simutrador import Engine, EngineSettings, Plan, PlanLimits, SessionParams, SessionSettings
-from simutrador.catalog import Catalog
-from simutrador.directory_catalog import DirectoryCatalog
-from simutrador.sample_catalog import SampleCatalog
+from simutrador.data.catalog import Catalog
+from simutrador.data.directory import DirectoryCatalog
+from simutrador.data.market import MarketDataValidator
+from simutrador.data.sample import SampleCatalog
 from simutrador.testing import ManualClock
-from simutrador.validator import MarketDataValidator
 
 __all__ = [
     "MemoryFigures",

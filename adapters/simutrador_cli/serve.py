@@ -15,7 +15,7 @@ from simutrador_ws.server import SimutradorServer, run_server
 from simutrador_ws.settings import load_server_settings
 
 from simutrador import DirectoryCatalog, Engine, EngineSettings, Plan, SimutradorError
-from simutrador.catalog import Catalog
+from simutrador.data.catalog import Catalog
 from simutrador_cli.exitcodes import exit_code_for
 
 __all__ = ["serve", "token"]

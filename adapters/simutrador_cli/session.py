@@ -15,10 +15,10 @@ import trio
 from simutrador_ws.client import ClientConnectionError, SessionClient
 
 from simutrador import DirectoryCatalog, SampleCatalog, Session, SimutradorError
-from simutrador.catalog import Catalog
 from simutrador.codec import session_to_wire
-from simutrador.symbols import SymbolProblem, normalize_symbol
-from simutrador.validation import parse_moment, parse_money
+from simutrador.data.catalog import Catalog
+from simutrador.data.symbols import SymbolProblem, normalize_symbol
+from simutrador.sessions.validation import parse_moment, parse_money
 from simutrador_cli.exitcodes import EXIT_CONNECTION, EXIT_USAGE, exit_code_for
 from simutrador_cli.render import format_error, format_session_table, format_table
 

@@ -30,7 +30,7 @@ import trio_websocket
 
 from simutrador.codec import format_datetime, session_from_wire
 from simutrador.errors import ErrorCode, SimutradorError
-from simutrador.models import Session
+from simutrador.sessions.models import Session
 
 __all__ = ["ClientConnectionError", "SessionClient", "SessionClientSettings", "SyncSessionClient"]
 

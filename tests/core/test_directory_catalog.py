@@ -18,11 +18,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import simutrador.directory_catalog as module
+import simutrador.data.directory as module
 from simutrador import Engine, EngineSettings, ErrorCode, Plan, SimutradorError
-from simutrador.catalog import Catalog
-from simutrador.directory_catalog import PARQUET_EXTRA_HINT, DirectoryCatalog
-from simutrador.symbols import AssetClass
+from simutrador.data.catalog import Catalog
+from simutrador.data.directory import PARQUET_EXTRA_HINT, DirectoryCatalog
+from simutrador.data.symbols import AssetClass
 from simutrador.testing import ManualClock
 
 HEADER = ("date", "open", "high", "low", "close", "volume")
@@ -533,7 +533,7 @@ def test_parquet_without_pyarrow_names_the_extra(tmp_path: Path, monkeypatch: py
 
 
 def test_the_core_does_not_import_pyarrow() -> None:
-    code = "import sys, simutrador.directory_catalog; print(sorted(m for m in sys.modules if m.startswith('pyarrow')))"
+    code = "import sys, simutrador.data.directory; print(sorted(m for m in sys.modules if m.startswith('pyarrow')))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from simutrador.catalog import DAILY, Catalog
-from simutrador.sample_catalog import SampleCatalog
-from simutrador.symbols import AssetClass, normalize_symbol
+from simutrador.data.catalog import DAILY, Catalog
+from simutrador.data.sample import SampleCatalog
+from simutrador.data.symbols import AssetClass, normalize_symbol
 
 MINUTE = "1min"
 

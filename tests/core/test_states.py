@@ -1,4 +1,4 @@
-"""Tests for `simutrador.states`: the transition table, checked against DESIGN pair by pair."""
+"""Tests for `simutrador.sessions.states`: the transition table, checked against DESIGN pair by pair."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simutrador.errors import ErrorCode, SimutradorError
-from simutrador.states import TERMINAL_STATES, TRANSITIONS, SessionState, can_transition, check_transition
+from simutrador.sessions.states import TERMINAL_STATES, TRANSITIONS, SessionState, can_transition, check_transition
 
 # The allowed moves, as DESIGN states them; written as wire strings so the test does not
 # depend on the table it checks.

@@ -1,4 +1,4 @@
-"""Tests for `simutrador.symbols`: table-driven normalization, rejections and Hypothesis properties."""
+"""Tests for `simutrador.data.symbols`: table-driven normalization, rejections and Hypothesis properties."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from simutrador.symbols import (
+from simutrador.data.symbols import (
     CRYPTO_ASSETS,
     FIAT_CURRENCIES,
     MAX_SYMBOL_LENGTH,

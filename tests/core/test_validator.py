@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simutrador import DataRange, Engine, EngineSettings, ErrorCode, Plan, PlanLimits, SimutradorError
-from simutrador.catalog import DAILY, Bar, SymbolInfo
-from simutrador.sample_catalog import SampleCatalog
-from simutrador.symbols import AssetClass
+from simutrador.data.catalog import DAILY, Bar, SymbolInfo
+from simutrador.data.market import MarketDataValidator
+from simutrador.data.sample import SampleCatalog
+from simutrador.data.symbols import AssetClass
 from simutrador.testing import ManualClock
-from simutrador.validator import MarketDataValidator
 from tests.core.conftest import params
 
 

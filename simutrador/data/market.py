@@ -20,14 +20,14 @@ from typing import Any, Final
 
 import attrs
 
-from simutrador.catalog import DAILY, Catalog, SymbolInfo, normalize_timeframe, timeframe_duration
 from simutrador.clock import Clock, system_clock
+from simutrador.data.catalog import DAILY, Catalog, SymbolInfo, normalize_timeframe, timeframe_duration
+from simutrador.data.symbols import SymbolProblem, normalize_symbol
 from simutrador.errors import ErrorCode, SimutradorError
-from simutrador.manager import MarketFindings
-from simutrador.models import EMPTY_MAPPING, DataRange
+from simutrador.sessions.manager import MarketFindings
+from simutrador.sessions.models import EMPTY_MAPPING, DataRange
+from simutrador.sessions.validation import CheckedParams, Problem, check_dates, check_symbols, raise_problems
 from simutrador.settings import EffectiveLimits, EngineSettings, Plan
-from simutrador.symbols import SymbolProblem, normalize_symbol
-from simutrador.validation import CheckedParams, Problem, check_dates, check_symbols, raise_problems
 
 __all__ = ["MarketDataValidator", "ValidationResult"]
 
@@ -97,7 +97,7 @@ class MarketDataValidator:
         cache_size: Entries in the LRU cache of request verdicts.
 
     Example:
-        >>> from simutrador.sample_catalog import SampleCatalog
+        >>> from simutrador.data.sample import SampleCatalog
         >>> validator = MarketDataValidator(SampleCatalog())
         >>> result = validator.validate_symbols(["aapl", "APPL"])
         >>> result.is_valid, result.symbols, result.problems[0].details["suggestions"]["APPL"][0]

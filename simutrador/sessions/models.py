@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import attrs
 
-from simutrador.states import SessionState
+from simutrador.sessions.states import SessionState
 
 __all__ = ["EMPTY_MAPPING", "DataRange", "Session", "SessionParams"]
 
@@ -101,7 +101,7 @@ class Session:
         start_date: First simulated moment (aware UTC).
         end_date: Last simulated moment, inclusive (aware UTC).
         initial_capital: Starting cash.
-        state: Lifecycle state (see `simutrador.states`).
+        state: Lifecycle state (see `simutrador.sessions.states`).
         created_at: When it was created.
         updated_at: When it last changed.
         expires_at: When it expires unless touched again.

@@ -2,8 +2,8 @@
 
 A catalog answers which symbols exist (with asset class and market), which date
 range each has per timeframe, the timestamps a simulation would step through, and
-the OHLCV bars. Two implementations ship: `simutrador.sample_catalog.SampleCatalog`
-(synthetic, the embedded default) and `simutrador.directory_catalog.DirectoryCatalog`
+the OHLCV bars. Two implementations ship: `simutrador.data.sample.SampleCatalog`
+(synthetic, the embedded default) and `simutrador.data.directory.DirectoryCatalog`
 (the user's own CSV/Parquet files).
 
 Prices in bars are floats (market data, not account money); timestamps are aware UTC.
@@ -17,8 +17,8 @@ from typing import Final, Protocol, runtime_checkable
 
 import attrs
 
-from simutrador.models import DataRange
-from simutrador.symbols import AssetClass
+from simutrador.data.symbols import AssetClass
+from simutrador.sessions.models import DataRange
 
 __all__ = [
     "DAILY",
@@ -99,7 +99,7 @@ class SymbolInfo:
     """What a catalog knows about one symbol.
 
     Attributes:
-        symbol: Canonical symbol (see `simutrador.symbols`).
+        symbol: Canonical symbol (see `simutrador.data.symbols`).
         asset_class: Stock, forex or crypto.
         market: Where it trades (``NYSE``, ``NASDAQ``, ``FOREX``, ``CRYPTO``...).
         ranges: Available data per canonical timeframe.

@@ -22,10 +22,10 @@ from typing import Any, Final, cast
 
 import attrs
 
+from simutrador.data.symbols import MAX_SYMBOL_LENGTH, SymbolProblem, normalize_symbol
 from simutrador.errors import ErrorCode, SimutradorError
-from simutrador.models import EMPTY_MAPPING, SessionParams
+from simutrador.sessions.models import EMPTY_MAPPING, SessionParams
 from simutrador.settings import EffectiveLimits, SessionSettings
-from simutrador.symbols import MAX_SYMBOL_LENGTH, SymbolProblem, normalize_symbol
 
 __all__ = [
     "CheckedParams",

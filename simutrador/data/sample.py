@@ -29,9 +29,9 @@ from typing import Final
 
 import attrs
 
-from simutrador.catalog import DAILY, Bar, SymbolInfo, timeframe_duration
-from simutrador.models import DataRange
-from simutrador.symbols import AssetClass
+from simutrador.data.catalog import DAILY, Bar, SymbolInfo, timeframe_duration
+from simutrador.data.symbols import AssetClass
+from simutrador.sessions.models import DataRange
 
 __all__ = ["SAMPLE_DAILY_END", "SAMPLE_DAILY_START", "SAMPLE_MINUTE_END", "SAMPLE_MINUTE_START", "SampleCatalog"]
 

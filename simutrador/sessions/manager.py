@@ -22,10 +22,10 @@ import attrs
 
 from simutrador.clock import Clock, IdFactory, new_session_id, system_clock
 from simutrador.errors import ErrorCode, SimutradorError
-from simutrador.models import EMPTY_MAPPING, DataRange, Session, SessionParams
+from simutrador.sessions.models import EMPTY_MAPPING, DataRange, Session, SessionParams
+from simutrador.sessions.states import SessionState, check_transition
+from simutrador.sessions.validation import CheckedParams, Problem, check_metadata, check_params, raise_problems
 from simutrador.settings import EffectiveLimits, EngineSettings, Plan
-from simutrador.states import SessionState, check_transition
-from simutrador.validation import CheckedParams, Problem, check_metadata, check_params, raise_problems
 
 __all__ = ["MarketCheck", "MarketFindings", "SessionManager"]
 

@@ -42,10 +42,10 @@ from typing import Any, Final, cast
 
 import attrs
 
-from simutrador.catalog import DAILY, Bar, SymbolInfo, normalize_timeframe, timeframe_duration
+from simutrador.data.catalog import DAILY, Bar, SymbolInfo, normalize_timeframe, timeframe_duration
+from simutrador.data.symbols import AssetClass, SymbolProblem, classify_symbol
 from simutrador.errors import ErrorCode, SimutradorError
-from simutrador.models import DataRange
-from simutrador.symbols import AssetClass, SymbolProblem, classify_symbol
+from simutrador.sessions.models import DataRange
 
 __all__ = ["PARQUET_EXTRA_HINT", "DirectoryCatalog"]
 
