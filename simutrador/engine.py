@@ -86,6 +86,11 @@ class Engine:
         return self._validator
 
     @property
+    def live_session_count(self) -> int:
+        """How many sessions are held (expired ones count until cleaned up)."""
+        return self._sessions.live_session_count
+
+    @property
     def sessions(self) -> SessionManager:
         """The underlying session manager."""
         return self._sessions
