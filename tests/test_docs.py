@@ -61,7 +61,8 @@ def test_state_table_matches_the_code() -> None:
 
 
 def test_protocol_tables_match_the_code() -> None:
-    from simutrador_ws.protocol import ROUTES, CloseCode
+    from simutrador_ws.envelope import CloseCode
+    from simutrador_ws.routes import ROUTES
 
     text = (ROOT / "docs" / "protocol.md").read_text()
     documented_codes = {int(m) for m in re.findall(r"^\| (\d{4}) \|", text, re.M)}

@@ -23,11 +23,18 @@ from pathlib import Path
 import attrs
 import psutil
 
-from simutrador import Engine, EngineSettings, Plan, PlanLimits, SessionParams, SessionSettings
-from simutrador.data.catalog import Catalog
-from simutrador.data.directory import DirectoryCatalog
-from simutrador.data.market import MarketDataValidator
-from simutrador.data.sample import SampleCatalog
+from simutrador import (
+    Catalog,
+    DirectoryCatalog,
+    Engine,
+    EngineSettings,
+    MarketDataValidator,
+    Plan,
+    PlanLimits,
+    SampleCatalog,
+    SessionParams,
+    SessionSettings,
+)
 from simutrador.testing import ManualClock
 
 __all__ = [
@@ -264,7 +271,7 @@ def _rss_growth(count: int) -> float:
     engine = _engine_with_sessions(count, ManualClock())
     gc.collect()
     growth = (process.memory_info().rss - before) / count
-    assert engine.sessions.live_session_count == count
+    assert engine.live_session_count == count
     return growth
 
 
@@ -286,6 +293,6 @@ def memory_per_session(count: int, *, rss: bool = True) -> MemoryFigures:
         after = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
-    if engine.sessions.live_session_count != count + 1:
+    if engine.live_session_count != count + 1:
         raise AssertionError("every session must still be live")
     return MemoryFigures(sessions=count, traced_bytes=(after - before) / count, rss_bytes=rss_bytes)

@@ -7,13 +7,13 @@ sends its next request only before the deadline, and the whole load sits under a
 hard ``time_limit`` that cancels whatever is left.
 
 The same raw client drives the SimuTrador server and the bare echo server, so the
-ratio between them measures the server's work, not the client's.
+ratio between them measures the server's work, not the client's. Its messages are
+written and read by the server's own envelope codec (`simutrador_ws.envelope`).
 """
 
 from __future__ import annotations
 
 import gc
-import json
 import math
 import os
 import select
@@ -32,9 +32,10 @@ import psutil
 import trio
 import trio_websocket
 from simutrador_ws.auth import generate_secret, issue_token
+from simutrador_ws.envelope import decode, encode_message
 from simutrador_ws.settings import AuthSettings
 
-from simutrador import Plan
+from simutrador import Plan, SimutradorError
 from simutrador_bench.serverproc import SECRET_VARIABLE
 
 __all__ = [
@@ -55,31 +56,25 @@ __all__ = [
 Kind = Literal["simutrador", "echo"]
 """The two benchmark servers: the real one and the bare echo baseline."""
 
-CREATE_MESSAGE = json.dumps(
-    {
-        "type": "create_session",
-        "request_id": "bench",
-        "data": {
-            "symbols": ["AAPL", "MSFT"],
-            "start_date": "2022-03-07",
-            "end_date": "2022-03-11",
-            "initial_capital": "100000",
-        },
-    },
-    separators=(",", ":"),
+CREATE_MESSAGE = encode_message(
+    "create_session",
+    {"symbols": ["AAPL", "MSFT"], "start_date": "2022-03-07", "end_date": "2022-03-11", "initial_capital": "100000"},
+    "bench",
 )
 """The request of the round-trip loads (also the echo baseline's payload)."""
 
-PING_MESSAGE = '{"type":"ping","request_id":"alive"}'
+PING_MESSAGE = encode_message("ping", {}, "alive")
 """Asked of a sample of held connections to prove they still answer."""
+
+_REPLY_MAX_BYTES = 1024 * 1024
 
 
 def _reply_type(text: str | bytes) -> str:
+    """The ``type`` of a reply, or ``""`` when it is not a valid envelope."""
     try:
-        document = json.loads(text)
-    except ValueError:
+        return decode(text, _REPLY_MAX_BYTES).type
+    except SimutradorError:
         return ""
-    return str(document.get("type", "")) if isinstance(document, dict) else ""
 
 
 @attrs.frozen

@@ -17,8 +17,7 @@ from typing import Any, Final
 import attrs
 import jwt
 
-from simutrador.errors import ErrorCode, SimutradorError
-from simutrador.settings import Plan
+from simutrador import ErrorCode, Plan, SimutradorError
 from simutrador_ws.settings import MIN_SECRET_BYTES, AuthSettings
 
 __all__ = ["Identity", "TokenVerifier", "generate_secret", "issue_token"]

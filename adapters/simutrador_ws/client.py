@@ -1,8 +1,10 @@
 """`SessionClient`: the async client SDK, and `SyncSessionClient` for scripts and notebooks.
 
 One persistent authenticated connection; requests are multiplexed on it and matched
-by ``request_id``, each with its own timeout. Replies are decoded by the core's codec
-into the core's models (`Session`), never raw dicts. Server errors are raised as the
+by ``request_id``, each with its own timeout. Messages are written and read by the
+server's own envelope codec (`simutrador_ws.envelope`: strict JSON both ways), and
+replies decoded by the core's codec into the core's models (`Session`), never raw
+dicts. Server errors are raised as the
 core's one exception, `SimutradorError` (code, message, details, retry_after_ms);
 transport failures as `ClientConnectionError`. Only ``RATE_LIMIT_EXCEEDED`` (honouring
 ``retry_after_ms``) and ``INTERNAL_ERROR`` are retried, with exponential backoff;
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import math
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -28,9 +29,9 @@ import attrs
 import trio
 import trio_websocket
 
+from simutrador import ErrorCode, Session, SimutradorError
 from simutrador.codec import format_datetime, session_from_wire
-from simutrador.errors import ErrorCode, SimutradorError
-from simutrador.sessions.models import Session
+from simutrador_ws.envelope import Envelope, decode, encode_message
 
 __all__ = ["ClientConnectionError", "SessionClient", "SessionClientSettings", "SyncSessionClient"]
 
@@ -38,6 +39,9 @@ T = TypeVar("T")
 
 RETRYABLE: Final = frozenset({ErrorCode.RATE_LIMIT_EXCEEDED, ErrorCode.INTERNAL_ERROR})
 """Errors worth retrying: the same request can succeed later."""
+
+MAX_REPLY_BYTES: Final = 1024 * 1024
+"""The largest message the client accepts (trio-websocket's default frame cap)."""
 
 _REFUSALS: Final = {
     401: ErrorCode.AUTHENTICATION_FAILED,
@@ -71,7 +75,14 @@ class SessionClientSettings:
     connect_timeout_seconds: float = 10.0
 
 
+def _wire_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {str(k): _wire_value(v) for k, v in data.items()}
+
+
 def _wire_value(value: object) -> object:
+    """`value` as JSON values: Decimal and dates as text; non-finite floats refused (ValueError)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} cannot be sent: JSON has no NaN or infinities")
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime):
@@ -88,8 +99,11 @@ def _wire_value(value: object) -> object:
 class SessionClient:
     """An authenticated connection to a SimuTrador server.
 
-    Open it with ``async with SessionClient.connect(url, token) as client:``.
-    `sessions` holds the last known state of every session this client has seen.
+    Open it with ``async with SessionClient.connect(url, token) as client:`` (or run
+    it on a WebSocket you opened yourself with `SessionClient.over`). `sessions` holds
+    the last known state of every session this client has seen; `ready` the data of
+    the server's ``connection_ready``; `notices` the messages the server sent
+    without being asked (idle warnings, token expiry).
     """
 
     def __init__(self, ws: trio_websocket.WebSocketConnection, settings: SessionClientSettings) -> None:
@@ -97,8 +111,8 @@ class SessionClient:
         self.settings = settings
         self.sessions: dict[str, Session] = {}
         self.ready: dict[str, Any] = {}
-        self.notices: list[dict[str, Any]] = []
-        self._pending: dict[str, trio.MemorySendChannel[dict[str, Any] | BaseException]] = {}
+        self.notices: list[Envelope] = []
+        self._pending: dict[str, trio.MemorySendChannel[Envelope | BaseException]] = {}
         self._ids = itertools.count(1)
         self._closed: BaseException | None = None
 
@@ -119,21 +133,46 @@ class SessionClient:
             raise ClientConnectionError(f"not a WebSocket URL: {url!r} (expected ws://host:port/ws/simulate)")
         async with contextlib.AsyncExitStack() as stack, _unwrapped():
             ws = await cls._open(stack, url, token, settings)
-            async with trio.open_nursery() as nursery:
-                client = cls(ws, settings)
-                try:
-                    with trio.fail_after(settings.connect_timeout_seconds):
-                        ready = json.loads(await ws.get_message())
-                    if ready.get("type") != "connection_ready":
-                        raise ClientConnectionError(f"unexpected first message {ready.get('type')!r}")
-                    client.ready = ready["data"]
-                    nursery.start_soon(client._reader)
-                    yield client
-                except (trio.TooSlowError, trio_websocket.ConnectionClosed) as exc:
-                    raise ClientConnectionError(f"the server did not complete the connection: {exc!r}") from None
-                finally:
-                    await client.aclose()
-                    nursery.cancel_scope.cancel()
+            async with cls._run(ws, settings) as client:
+                yield client
+
+    @classmethod
+    @asynccontextmanager
+    async def over(
+        cls, ws: trio_websocket.WebSocketConnection, *, settings: SessionClientSettings | None = None
+    ) -> AsyncIterator[SessionClient]:
+        """Run a client on a WebSocket already open (and authenticated) to a SimuTrador server.
+
+        For transports `connect` does not open itself, and for tests: over
+        ``trio.testing.memory_stream_pair`` and ``trio_websocket.wrap_client_stream``
+        the client runs without a socket (and under ``trio.testing.MockClock``).
+        The WebSocket is closed on exit.
+
+        Raises:
+            ClientConnectionError: the server did not send ``connection_ready`` in time.
+        """
+        async with _unwrapped(), cls._run(ws, settings or SessionClientSettings()) as client:
+            yield client
+
+    @classmethod
+    @asynccontextmanager
+    async def _run(
+        cls, ws: trio_websocket.WebSocketConnection, settings: SessionClientSettings
+    ) -> AsyncIterator[SessionClient]:
+        """Wait for ``connection_ready``, then read replies in the background until the body ends."""
+        async with trio.open_nursery() as nursery:
+            client = cls(ws, settings)
+            try:
+                with trio.fail_after(settings.connect_timeout_seconds):
+                    first = await ws.get_message()
+                client.ready = _greeting(first)
+                nursery.start_soon(client._reader)
+                yield client
+            except (trio.TooSlowError, trio_websocket.ConnectionClosed) as exc:
+                raise ClientConnectionError(f"the server did not complete the connection: {exc!r}") from None
+            finally:
+                await client.aclose()
+                nursery.cancel_scope.cancel()
 
     @staticmethod
     async def _open(
@@ -179,7 +218,7 @@ class SessionClient:
 
     # -- requests ---------------------------------------------------------------------
 
-    async def request(self, type_: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    async def request(self, type_: str, data: Mapping[str, Any] | None = None) -> Envelope:
         """Send one message and return its reply's envelope (retrying only `RETRYABLE` errors).
 
         Raises:
@@ -199,19 +238,19 @@ class SessionClient:
                 attempt += 1
                 await trio.sleep(backoff)
 
-    async def _request_once(self, type_: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    async def _request_once(self, type_: str, data: Mapping[str, Any]) -> Envelope:
         if self._closed is not None:
             raise ClientConnectionError(f"the connection is closed: {self._closed}")
         request_id = f"c{next(self._ids)}"
-        send, receive = trio.open_memory_channel[dict[str, Any] | BaseException](1)
+        send, receive = trio.open_memory_channel[Envelope | BaseException](1)
         self._pending[request_id] = send
         try:
-            message = json.dumps({"type": type_, "data": _wire_value(data), "request_id": request_id}, allow_nan=False)
+            message = encode_message(type_, _wire_data(data), request_id)
             try:
                 await self._ws.send_message(message)
             except trio_websocket.ConnectionClosed as exc:
                 raise ClientConnectionError(f"the connection is closed: {exc.reason}") from None
-            reply: dict[str, Any] | BaseException | None = None
+            reply: Envelope | BaseException | None = None
             with trio.move_on_after(self.settings.session_timeout_seconds):
                 reply = await receive.receive()
             if reply is None:
@@ -220,15 +259,15 @@ class SessionClient:
             self._pending.pop(request_id, None)
         if isinstance(reply, BaseException):
             raise reply
-        if reply.get("type") in ("session_error", "error"):
-            raise _error_from(reply["data"])
+        if reply.type in ("session_error", "error"):
+            raise _error_from(reply.data)
         return reply
 
     async def _reader(self) -> None:
         try:
             while True:
-                reply = json.loads(await self._ws.get_message())
-                channel = self._pending.get(reply.get("request_id") or "")
+                reply = decode(await self._ws.get_message(), MAX_REPLY_BYTES)
+                channel = self._pending.get(reply.request_id or "")
                 if channel is not None:
                     channel.send_nowait(reply)
                 else:
@@ -241,8 +280,8 @@ class SessionClient:
                 else "connection lost"
             )
             self._fail_pending(ClientConnectionError(text))
-        except (ValueError, TypeError) as exc:  # pragma: no cover - the server only sends JSON
-            self._fail_pending(ClientConnectionError(f"unreadable message from the server: {exc}"))
+        except SimutradorError as exc:  # not an envelope: whatever this is, it is not a SimuTrador server
+            self._fail_pending(ClientConnectionError(f"unreadable message from the server: {exc.message}"))
 
     def _fail_pending(self, error: BaseException) -> None:
         if self._closed is None:
@@ -275,17 +314,17 @@ class SessionClient:
         if isinstance(data["symbols"], str):
             data["symbols"] = [s.strip() for s in data["symbols"].split(",")]
         reply = await self.request("create_session", data)
-        return self._remember(session_from_wire(reply["data"]["session"]))
+        return self._remember(session_from_wire(reply.data["session"]))
 
     async def get_session_status(self, session_id: str) -> Session:
         """The session as the server has it now."""
         reply = await self.request("get_session", {"session_id": session_id})
-        return self._remember(session_from_wire(reply["data"]["session"]))
+        return self._remember(session_from_wire(reply.data["session"]))
 
     async def list_sessions(self) -> list[Session]:
         """Every live session of this user, oldest first."""
         reply = await self.request("list_sessions")
-        sessions = [session_from_wire(s) for s in reply["data"]["sessions"]]
+        sessions = [session_from_wire(s) for s in reply.data["sessions"]]
         self.sessions = {s.session_id: s for s in sessions}
         return sessions
 
@@ -293,16 +332,31 @@ class SessionClient:
         """Delete a session; returns its id."""
         reply = await self.request("delete_session", {"session_id": session_id})
         self.sessions.pop(session_id, None)
-        return str(reply["data"]["session_id"])
+        return str(reply.data["session_id"])
 
     async def list_symbols(self, market: str | None = None) -> list[dict[str, Any]]:
         """What the server's catalog holds: symbol, asset class, market, ranges."""
         reply = await self.request("list_symbols", {"market": market} if market else {})
-        return list(reply["data"]["symbols"])
+        return list(reply.data["symbols"])
 
     def _remember(self, session: Session) -> Session:
         self.sessions[session.session_id] = session
         return session
+
+
+def _greeting(text: str | bytes) -> dict[str, Any]:
+    """The data of ``connection_ready``, the first message of every connection.
+
+    Raises:
+        ClientConnectionError: the first message is something else.
+    """
+    try:
+        first = decode(text, MAX_REPLY_BYTES)
+    except SimutradorError as error:
+        raise ClientConnectionError(f"unexpected first message ({error.message})") from None
+    if first.type != "connection_ready":
+        raise ClientConnectionError(f"unexpected first message {first.type!r}")
+    return dict(first.data)
 
 
 @asynccontextmanager
@@ -379,35 +433,58 @@ class SyncSessionClient:
         return trio.from_thread.run(lambda: function(*args, **kwargs), trio_token=self._token_trio)
 
     @property
+    def _async(self) -> SessionClient:
+        assert self._client is not None  # set before __init__ returns
+        return self._client
+
+    @property
     def sessions(self) -> dict[str, Session]:
         """The last known state of every session seen."""
-        assert self._client is not None
-        return self._client.sessions
+        return self._async.sessions
+
+    @property
+    def ready(self) -> dict[str, Any]:
+        """The data of the server's ``connection_ready``."""
+        return self._async.ready
+
+    @property
+    def notices(self) -> list[Envelope]:
+        """Messages the server sent without being asked (idle warnings, token expiry)."""
+        return self._async.notices
+
+    @property
+    def settings(self) -> SessionClientSettings:
+        """The client's settings."""
+        return self._async.settings
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is gone."""
+        return self._async.closed
+
+    def request(self, type_: str, data: Mapping[str, Any] | None = None) -> Envelope:
+        """See `SessionClient.request`."""
+        return self._call(self._async.request, type_, data)
 
     def create_session(self, *args: Any, **kwargs: Any) -> Session:
         """See `SessionClient.create_session`."""
-        assert self._client is not None
-        return self._call(self._client.create_session, *args, **kwargs)
+        return self._call(self._async.create_session, *args, **kwargs)
 
     def get_session_status(self, session_id: str) -> Session:
         """See `SessionClient.get_session_status`."""
-        assert self._client is not None
-        return self._call(self._client.get_session_status, session_id)
+        return self._call(self._async.get_session_status, session_id)
 
     def list_sessions(self) -> list[Session]:
         """See `SessionClient.list_sessions`."""
-        assert self._client is not None
-        return self._call(self._client.list_sessions)
+        return self._call(self._async.list_sessions)
 
     def delete_session(self, session_id: str) -> str:
         """See `SessionClient.delete_session`."""
-        assert self._client is not None
-        return self._call(self._client.delete_session, session_id)
+        return self._call(self._async.delete_session, session_id)
 
     def list_symbols(self, market: str | None = None) -> list[dict[str, Any]]:
         """See `SessionClient.list_symbols`."""
-        assert self._client is not None
-        return self._call(self._client.list_symbols, market)
+        return self._call(self._async.list_symbols, market)
 
     def close(self) -> None:
         """Close the connection and stop the background thread."""

@@ -8,11 +8,14 @@ bug in one connection drops only that connection, never the listener.
 Per connection, in order, all under one handshake deadline: read the HTTP upgrade;
 check the path; the per-IP handshake limiter (429 + Retry-After); the global
 connection cap (503); the Origin allow-list (403); the JWT (401); the per-user
-connection cap of the plan (429); accept. Then one nursery runs the reader (each
-message answered by the sans-I/O `ServerProtocol` and the reply sent at once, under a
-``send_timeout`` deadline: a client that stops reading is disconnected with 4003),
-heartbeat pings (4004 when unanswered), the idle timer (a warning, then 4002) and the
-token-expiry timer (an ``error``, then 4001).
+connection cap of the plan (429); accept. Then a sans-I/O
+`simutrador_ws.connection.Connection` holds the protocol, and one nursery runs the
+reader (each message fed to it, what it emits sent at once; a client that stops
+reading for ``send_timeout`` is disconnected with 4003), heartbeat pings (4004 when
+unanswered), the idle timer (a warning, then 4002) and the token-expiry timer (an
+``error``, then 4001). Every timer and rate limit reads trio's clock, so tests run
+them under ``trio.testing.MockClock``; `SimutradorServer.handle_stream` serves any
+byte stream (in tests, ``trio.testing.memory_stream_pair``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from __future__ import annotations
 import gc
 import logging
 import math
-import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -31,10 +33,11 @@ from urllib.parse import parse_qs, urlsplit
 import trio
 import trio_websocket
 
-from simutrador.engine import Engine
-from simutrador.errors import ErrorCode, SimutradorError
+from simutrador import Engine, ErrorCode, SimutradorError
 from simutrador_ws.auth import Identity, TokenVerifier
-from simutrador_ws.protocol import CloseCode, Metrics, ServerProtocol
+from simutrador_ws.connection import Connection
+from simutrador_ws.envelope import CloseCode
+from simutrador_ws.metrics import Metrics
 from simutrador_ws.ratelimit import KeyedLimiter, TokenBucket
 from simutrador_ws.settings import ServerSettings
 
@@ -58,36 +61,72 @@ class _Refusal(Exception):
         self.status, self.reason, self.retry_after, self.code = status, reason, retry_after, code or str(status)
 
 
-class _Connection:
-    """One accepted WebSocket: its timers and close logic.
+class _ConnectionIO:
+    """The I/O side of one accepted WebSocket: its tasks, timers and close logic.
 
-    The reader sends each reply itself (a queue and a writer task per connection cost
-    over a quarter of the server's CPU); other tasks send through `send`. A send that
-    takes longer than ``send_timeout`` means the client stopped reading: `send` times
-    out by itself, and the reader's sends, which carry no deadline of their own (a
-    deadline per message is measurable), are watched by `_send_watchdog`.
+    Everything said on the wire comes from its sans-I/O `Connection`; this object
+    only moves text. The reader feeds each message in and sends what comes out
+    itself (a queue and a writer task per connection cost over a quarter of the
+    server's CPU); the timers queue their messages on the `Connection` and flush.
+    `flush` is the only sender: one task sends at a time, in queue order, and a task
+    arriving while another sends waits until its messages have gone too. A send that
+    takes longer than ``send_timeout`` means the client stopped reading:
+    `_send_watchdog` closes with 4003 (a deadline per message is measurable).
     """
 
-    def __init__(self, server: SimutradorServer, ws: trio_websocket.WebSocketConnection, identity: Identity) -> None:
+    def __init__(
+        self,
+        server: SimutradorServer,
+        ws: trio_websocket.WebSocketConnection,
+        identity: Identity,
+        connection: Connection,
+    ) -> None:
         self.server = server
         self.ws = ws
         self.identity = identity
+        self.connection = connection
         settings = server.settings
-        self.last_activity = trio.current_time()
-        self.bucket = TokenBucket(settings.messages_per_second, settings.message_burst, time.monotonic)
+        self.last_activity = now = trio.current_time()
+        left = (identity.expires_at - datetime.now(UTC)).total_seconds()
+        self.token_expires_at = now + max(left, 0.0)
+        self.bucket = TokenBucket(settings.messages_per_second, settings.message_burst, trio.current_time)
         self.close_code: int | None = None
+        self.close_reason = ""
         self.cancel_scope = trio.CancelScope()
         self.sending_since: float | None = None
+        self._flushing = False
+        self._flushed: trio.Event | None = None
 
-    async def send(self, text: str) -> None:
-        """Send `text` from any task; a client that does not take it within ``send_timeout`` is disconnected."""
-        with trio.move_on_after(self.server.settings.send_timeout) as scope:
-            try:
-                await self.ws.send_message(text)
-            except trio_websocket.ConnectionClosed:
-                self.close_soon(CloseCode.NORMAL, "")
-        if scope.cancelled_caught:
-            self.close_soon(CloseCode.SLOW_CONSUMER, "client is not reading")
+    async def flush(self) -> None:
+        """Send every message the connection has queued, in order; return once they are sent.
+
+        Raises:
+            trio_websocket.ConnectionClosed: the connection is gone.
+        """
+        if self._flushing:  # another task is sending: it sends ours too
+            if self._flushed is None:
+                self._flushed = trio.Event()
+            await self._flushed.wait()
+            return
+        self._flushing = True
+        next_outgoing, ws = self.connection.next_outgoing, self.ws
+        try:
+            while (text := next_outgoing()) is not None:
+                self.sending_since = trio.current_time()
+                await ws.send_message(text)
+        finally:
+            self.sending_since = None
+            self._flushing = False
+            if self._flushed is not None:
+                self._flushed.set()
+                self._flushed = None
+
+    async def _flush_or_close(self) -> None:
+        """`flush` for the timers: a connection already gone just closes."""
+        try:
+            await self.flush()
+        except trio_websocket.ConnectionClosed:
+            self.close_soon(CloseCode.NORMAL, "")
 
     def close_soon(self, code: int, reason: str) -> None:
         """Ask the connection to close with `code` (first request wins)."""
@@ -96,67 +135,56 @@ class _Connection:
             self.cancel_scope.cancel()
 
     async def run(self) -> None:
-        settings = self.server.settings
+        """Greet, then serve until the client leaves or a timer closes the connection."""
         with self.cancel_scope:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._heartbeat)
                 nursery.start_soon(self._idle_timer)
                 nursery.start_soon(self._token_timer)
-                extra = {
-                    "messages_per_second": settings.messages_per_second,
-                    "message_burst": settings.message_burst,
-                }
-                await self.send(
-                    self.server.protocol.connection_ready(
-                        self.identity, idle_timeout=settings.idle_timeout, extra_limits=extra
-                    )
-                )
                 nursery.start_soon(self._send_watchdog)
+                await self._flush_or_close()  # connection_ready
                 await self._reader()
                 self.close_soon(CloseCode.NORMAL, "")
         await self._close()
 
     async def _reader(self) -> None:
-        """Read, answer, send; `sending_since` tells the watchdog when a send started."""
-        protocol = self.server.protocol
-        ws = self.ws
+        """Read a message, feed it in, send what comes out; until the client leaves."""
+        connection, ws, bucket = self.connection, self.ws, self.bucket
         log_requests = logger.isEnabledFor(logging.INFO)
         while True:
             try:
                 message = await ws.get_message()
             except trio_websocket.ConnectionClosed:
                 return
-            self.last_activity = now = trio.current_time()
-            wait = self.bucket.take()
+            self.last_activity = trio.current_time()
+            wait = bucket.take()
             if wait:
-                error = SimutradorError(
-                    ErrorCode.RATE_LIMIT_EXCEEDED,
-                    f"more than {self.server.settings.messages_per_second:g} messages per second",
-                    retry_after_ms=math.ceil(wait * 1000),
+                connection.reject(
+                    message,
+                    SimutradorError(
+                        ErrorCode.RATE_LIMIT_EXCEEDED,
+                        f"more than {self.server.settings.messages_per_second:g} messages per second",
+                        retry_after_ms=math.ceil(wait * 1000),
+                    ),
                 )
-                protocol.metrics.errors[error.code.value] += 1
-                text = protocol.error_text(error, protocol.request_id_of(message))
             else:
-                reply = protocol.handle(message, self.identity)
-                text = reply.text
+                served = connection.receive(message)
                 if log_requests:
                     logger.info(
                         "user=%s type=%s request_id=%s outcome=%s duration_ms=%.3f",
                         self.identity.user_id,
-                        reply.request_type,
-                        reply.request_id,
-                        reply.outcome,
-                        reply.seconds * 1000,
+                        served.request_type,
+                        served.request_id,
+                        served.outcome,
+                        served.seconds * 1000,
                     )
-            self.sending_since = now
             try:
-                await ws.send_message(text)
+                await self.flush()
             except trio_websocket.ConnectionClosed:
                 return
-            self.sending_since = None
 
     async def _send_watchdog(self) -> None:
-        """Disconnect (4003) when one of the reader's sends has lasted ``send_timeout``; checks twice per period."""
+        """Disconnect (4003) when one send has lasted ``send_timeout``; checks twice per period."""
         timeout = self.server.settings.send_timeout
         while True:
             since = self.sending_since
@@ -190,26 +218,27 @@ class _Connection:
                 return
             if now >= warn_at and warned_for != self.last_activity:
                 warned_for = self.last_activity
-                await self.send(
-                    self.server.protocol.encode(
-                        "idle_warning",
-                        {"closes_in_sec": round(idle_at - now, 3), "idle_timeout_sec": settings.idle_timeout},
-                    )
+                self.connection.push(
+                    "idle_warning",
+                    {"closes_in_sec": round(idle_at - now, 3), "idle_timeout_sec": settings.idle_timeout},
                 )
+                await self._flush_or_close()
             await trio.sleep_until(idle_at if now >= warn_at else warn_at)
 
     async def _token_timer(self) -> None:
-        left = (self.identity.expires_at - datetime.now(UTC)).total_seconds()
-        await trio.sleep(max(left, 0))
-        error = SimutradorError(ErrorCode.AUTHENTICATION_FAILED, "token expired; reconnect with a new token")
+        """At the token's ``exp`` (on trio's clock, counted from the connection's start): an ``error``, then 4001."""
+        await trio.sleep_until(self.token_expires_at)
+        self.connection.push_error(
+            SimutradorError(ErrorCode.AUTHENTICATION_FAILED, "token expired; reconnect with a new token")
+        )
         with trio.move_on_after(self.server.settings.send_timeout):
-            await self.ws.send_message(self.server.protocol.error_text(error))
+            await self._flush_or_close()
         self.close_soon(CloseCode.TOKEN_EXPIRED, "token expired")
 
     async def _close(self) -> None:
         code = self.close_code or CloseCode.NORMAL
         with trio.move_on_after(self.server.settings.send_timeout) as scope:
-            await self.ws.aclose(code, getattr(self, "close_reason", "") or None)
+            await self.ws.aclose(code, self.close_reason or None)
         if scope.cancelled_caught:  # the peer never answered the close: drop the TCP connection
             await trio.aclose_forcefully(self.ws._stream)
 
@@ -221,7 +250,7 @@ class SimutradorServer:
         engine: The engine every request goes to.
         settings: Transport settings (limits, timeouts).
         verifier: Checks the JWT of each connection.
-        monotonic: Seconds for the per-IP limiter (injected in tests).
+        clock: Seconds for the per-IP handshake limiter (trio's clock by default).
     """
 
     def __init__(
@@ -230,16 +259,15 @@ class SimutradorServer:
         settings: ServerSettings,
         verifier: TokenVerifier,
         *,
-        monotonic: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = trio.current_time,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.verifier = verifier
         self.metrics = Metrics()
-        self.protocol = ServerProtocol(engine, max_message_bytes=settings.max_message_bytes, metrics=self.metrics)
-        self._ip_limiter = KeyedLimiter(settings.handshakes_per_second, settings.handshake_burst, monotonic)
+        self._ip_limiter = KeyedLimiter(settings.handshakes_per_second, settings.handshake_burst, clock)
         self._per_user: Counter[str] = Counter()
-        self._connections: set[_Connection] = set()
+        self._connections: set[_ConnectionIO] = set()
         self._handshaking = 0
         self._stop = trio.Event()
         self.port: int | None = None
@@ -271,7 +299,7 @@ class SimutradorServer:
 
             async def listen() -> None:
                 with listen_scope:
-                    await trio.serve_listeners(self._handle_stream, listeners, handler_nursery=nursery)
+                    await trio.serve_listeners(self.handle_stream, listeners, handler_nursery=nursery)
 
             nursery.start_soon(listen)
             logger.info("serving on ws://%s:%s%s", self.settings.host, self.port, self.settings.path)
@@ -292,8 +320,13 @@ class SimutradorServer:
             if removed:
                 logger.info("expired %d sessions", removed)
 
-    async def _handle_stream(self, stream: trio.SocketStream) -> None:
-        """One TCP connection, start to end. Nothing raised here reaches the listener."""
+    async def handle_stream(self, stream: trio.abc.Stream) -> None:
+        """Serve one byte stream, start to end: handshake, then the connection until it closes.
+
+        The listener calls it for each TCP connection; tests call it with one end of
+        ``trio.testing.memory_stream_pair``. Nothing raised here reaches the caller
+        (cancellation aside): a failure drops only this stream.
+        """
         try:
             await self._serve_stream(stream)
         except Exception:
@@ -301,7 +334,7 @@ class SimutradorServer:
         finally:
             await trio.aclose_forcefully(stream)
 
-    async def _serve_stream(self, stream: trio.SocketStream) -> None:
+    async def _serve_stream(self, stream: trio.abc.Stream) -> None:
         settings = self.settings
         if self._handshaking + len(self._connections) >= settings.max_connections + settings.handshake_burst:
             self.metrics.handshakes_refused["overload"] += 1
@@ -322,7 +355,9 @@ class SimutradorServer:
                     return
                 self._handshaking -= 1
                 ws, identity = accepted
-                connection = _Connection(self, ws, identity)
+                connection = _ConnectionIO(
+                    self, ws, identity, Connection(self.engine, identity, settings=settings, metrics=self.metrics)
+                )
                 self._connections.add(connection)
                 self.metrics.connections_opened += 1
                 self.metrics.connections_open = len(self._connections)
@@ -401,7 +436,7 @@ def _token_of(query: str, authorization: bytes | None) -> str | None:
 def _peer_address(stream: Any) -> str:
     try:
         return str(stream.socket.getpeername()[0])
-    except (AttributeError, OSError, IndexError):  # pragma: no cover - non-socket streams
+    except (AttributeError, OSError, IndexError):  # not a socket (a memory stream in tests)
         return "unknown"
 
 

@@ -191,7 +191,7 @@ async def test_server_notices_are_kept() -> None:
             SessionClient.connect(harness.url, harness.token()) as client,
         ):
             await trio.sleep(0.35)
-            assert [n["type"] for n in client.notices] == ["idle_warning"]
+            assert [n.type for n in client.notices] == ["idle_warning"]
 
 
 @tolerates_refused_handshake_leak

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import trio
 import trio_websocket
-from simutrador_ws.protocol import CloseCode
+from simutrador_ws.envelope import CloseCode
 
 from simutrador import Engine, EngineSettings, Plan
 from simutrador.testing import ManualClock
@@ -433,7 +433,7 @@ async def test_admin_stats_and_background_cleanup() -> None:
                 assert stats["request_latency"]["count"] >= 2
                 clock.advance(minutes=61)
                 with trio.fail_after(5):
-                    while engine.sessions.live_session_count:
+                    while engine.live_session_count:
                         await trio.sleep(0.02)
 
 
