@@ -33,6 +33,10 @@ from simutrador.settings import EngineSettings as EngineSettings
 from simutrador.settings import Plan as Plan
 from simutrador.settings import PlanLimits as PlanLimits
 from simutrador.settings import SessionSettings as SessionSettings
+from simutrador.settings import load_settings as load_settings
+from simutrador.settings import setting as setting
+from simutrador.storage import MemoryStore as MemoryStore
+from simutrador.storage import SessionStore as SessionStore
 
 __all__ = [
     "AssetClass",
@@ -45,6 +49,7 @@ __all__ = [
     "ErrorCode",
     "ErrorType",
     "MarketDataValidator",
+    "MemoryStore",
     "Plan",
     "PlanLimits",
     "SampleCatalog",
@@ -52,10 +57,13 @@ __all__ = [
     "SessionParams",
     "SessionSettings",
     "SessionState",
+    "SessionStore",
     "Severity",
     "SimutradorError",
     "SymbolInfo",
     "ValidationResult",
+    "load_settings",
+    "setting",
 ]
 
 __version__ = "0.1.0"

@@ -8,6 +8,11 @@ renamed before structuring; every structural problem (unknown or missing field, 
 an object) becomes one ``VALIDATION_FAILED`` whose details name the fields, with
 cattrs' paths. Value checks (symbols, dates, money) stay in the core validator, so
 each rule lives in one place.
+
+The value parsers of `simutrador.parsing` (`parse_money`, `parse_moment`,
+`parse_duration`, `parse_whole`, `parse_number`, `parse_names`, `loads_json` and
+their `ParseError`) are re-exported here for the
+adapters, which import only the public API and this module.
 """
 
 from __future__ import annotations
@@ -23,14 +28,32 @@ import attrs
 import cattrs
 
 from simutrador.errors import ErrorCode, SimutradorError
+from simutrador.parsing import (
+    ParseError,
+    loads_json,
+    parse_duration,
+    parse_moment,
+    parse_money,
+    parse_names,
+    parse_number,
+    parse_whole,
+)
 from simutrador.sessions.models import DataRange, Session, SessionParams
 from simutrador.sessions.states import SessionState
-from simutrador.sessions.validation import parse_moment, parse_money
 
 __all__ = [
     "ALIASES",
+    "ParseError",
+    "canonical_fields",
     "converter",
     "format_datetime",
+    "loads_json",
+    "parse_duration",
+    "parse_moment",
+    "parse_money",
+    "parse_names",
+    "parse_number",
+    "parse_whole",
     "session_from_wire",
     "session_params_from_wire",
     "session_to_wire",
@@ -40,9 +63,27 @@ __all__ = [
 T = TypeVar("T")
 
 ALIASES: Final[Mapping[str, str]] = MappingProxyType(
-    {"start": "start_date", "end": "end_date", "initial_cash": "initial_capital"}
+    {"start": "start_date", "end": "end_date", "initial_cash": "initial_capital", "capital": "initial_capital"}
 )
-"""Accepted alternative names → the canonical field."""
+"""Accepted alternative names of session fields → the canonical field (engine keywords, wire, CLI, config)."""
+
+
+def canonical_fields(payload: Mapping[str, object]) -> tuple[dict[str, object], list[str], list[str]]:
+    """Rename aliases to canonical session field names.
+
+    Returns:
+        ``(fields, problems, at_fault)``: the renamed fields; one problem per alias
+        given together with its canonical name, per unknown field and per missing
+        required field; and the names at fault.
+    """
+    problems: list[str] = []
+    clashes = sorted(alias for alias, name in ALIASES.items() if alias in payload and name in payload)
+    problems += [f"give {alias} or {ALIASES[alias]}, not both" for alias in clashes]
+    fields = {ALIASES.get(key, key): value for key, value in payload.items()}
+    unknown = sorted(set(fields) - _NAMES)
+    missing = [a.name for a in _PARAM_FIELDS if a.default is attrs.NOTHING and a.name not in fields]
+    problems += [f"unknown field {name}" for name in unknown] + [f"missing field {name}" for name in missing]
+    return fields, problems, clashes + unknown + missing
 
 
 def format_datetime(moment: datetime) -> str:
@@ -73,17 +114,11 @@ def _thaw(value: object) -> object:
 
 
 def _structure_decimal(value: object, _type: type) -> Decimal:
-    parsed = parse_money(value)
-    if isinstance(parsed, str):
-        raise ValueError(parsed)
-    return parsed
+    return parse_money(value)
 
 
 def _structure_datetime(value: object, _type: type) -> datetime:
-    parsed = parse_moment(value, end_of_day=False)
-    if isinstance(parsed, str):
-        raise ValueError(parsed)
-    return parsed
+    return parse_moment(value)
 
 
 def _make_converter() -> cattrs.Converter:
@@ -164,20 +199,15 @@ def session_params_from_wire(data: object) -> SessionParams:
         raise SimutradorError(ErrorCode.VALIDATION_FAILED, "data must be an object", {"fields": ["data"]})
     if type(data) is dict:  # pyright: ignore[reportUnknownArgumentType] - the common case: decoded JSON
         mapping = cast("dict[str, object]", data)  # with canonical names needs no renaming and no checks
-        if _REQUIRED <= mapping.keys() <= _NAMES and None not in mapping.values():
+        if _REQUIRED <= mapping.keys() <= _NAMES and None not in mapping.values() and type(mapping["symbols"]) is list:
             return SessionParams(**mapping)  # pyright: ignore[reportArgumentType]
     payload = {str(k): v for k, v in cast("Mapping[object, object]", data).items()}
-    problems: list[str] = []
-    clashes = sorted(alias for alias, name in ALIASES.items() if alias in payload and name in payload)
-    problems += [f"give {alias} or {ALIASES[alias]}, not both" for alias in clashes]
-    fields = {ALIASES.get(key, key): value for key, value in payload.items()}
-    unknown = sorted(set(fields) - _NAMES)
-    missing = [a.name for a in _PARAM_FIELDS if a.default is attrs.NOTHING and a.name not in fields]
-    problems += [f"unknown field {name}" for name in unknown] + [f"missing field {name}" for name in missing]
+    fields, problems, at_fault = canonical_fields(payload)
+    if isinstance(fields.get("symbols"), str):
+        problems.append("symbols must be a list of strings, not one string")
+        at_fault.append("symbols")
     if problems:
-        raise SimutradorError(
-            ErrorCode.VALIDATION_FAILED, "invalid data: " + "; ".join(problems), {"fields": clashes + unknown + missing}
-        )
+        raise SimutradorError(ErrorCode.VALIDATION_FAILED, "invalid data: " + "; ".join(problems), {"fields": at_fault})
     given: dict[str, Any] = {k: v for k, v in fields.items() if v is not None or k in _REQUIRED}  # null = default
     return SessionParams(**given)
 

@@ -7,24 +7,21 @@ methods.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-import attrs
-
 from simutrador.clock import Clock, IdFactory, new_session_id, system_clock
+from simutrador.codec import canonical_fields
 from simutrador.data.catalog import Catalog
-from simutrador.data.market import MarketDataValidator
+from simutrador.data.market import MarketDataValidator, ValidationResult
 from simutrador.data.sample import SampleCatalog
 from simutrador.errors import ErrorCode, SimutradorError
 from simutrador.sessions.manager import SessionManager
-from simutrador.sessions.models import Session, SessionParams
-from simutrador.sessions.states import SessionState
+from simutrador.sessions.models import DataRange, Session, SessionParams
 from simutrador.settings import EffectiveLimits, EngineSettings, Plan
+from simutrador.storage.base import SessionStore
 
 __all__ = ["Engine"]
-
-_PARAM_FIELDS = frozenset(a.name for a in attrs.fields(SessionParams))
 
 
 class Engine:
@@ -37,6 +34,11 @@ class Engine:
         id_factory: Returns new session ids (128 random bits by default).
         catalog: The market data sessions are validated against (the synthetic
             `SampleCatalog` by default).
+        store: Where sessions are kept (in memory by default).
+
+    The embedded engine applies no plan: only `SessionSettings` limit it (5 live
+    sessions per user, 50 symbols...). Pass ``plan=`` to `create_session` to apply a
+    plan's limits, as the server does with each client's plan.
 
     Example:
         >>> from simutrador import Engine, SessionParams
@@ -56,13 +58,14 @@ class Engine:
         clock: Clock = system_clock,
         id_factory: IdFactory = new_session_id,
         catalog: Catalog | None = None,
+        store: SessionStore | None = None,
     ) -> None:
         self._settings = settings or EngineSettings()
         self._clock = clock
         self._catalog: Catalog = catalog if catalog is not None else SampleCatalog()
         self._validator = MarketDataValidator(self._catalog, self._settings, clock=clock)
         self._sessions = SessionManager(
-            self._settings, clock=clock, id_factory=id_factory, market_check=self._validator.check
+            self._settings, clock=clock, id_factory=id_factory, market_check=self._validator.check, store=store
         )
 
     @property
@@ -81,22 +84,12 @@ class Engine:
         return self._catalog
 
     @property
-    def validator(self) -> MarketDataValidator:
-        """The market-data validator (`validate_symbols`, `validate_date_range`...)."""
-        return self._validator
-
-    @property
     def live_session_count(self) -> int:
         """How many sessions are held (expired ones count until cleaned up)."""
         return self._sessions.live_session_count
 
-    @property
-    def sessions(self) -> SessionManager:
-        """The underlying session manager."""
-        return self._sessions
-
     def limits_for(self, plan: Plan | None = None) -> EffectiveLimits:
-        """The limits in force for `plan` (the default plan when None)."""
+        """The limits in force for `plan`; with None, the engine's own (session settings only)."""
         return self._settings.limits_for(plan)
 
     def create_session(
@@ -104,7 +97,8 @@ class Engine:
     ) -> Session:
         """Validate and create a session for `user_id`.
 
-        Pass a `SessionParams`, or its fields as keywords.
+        Pass a `SessionParams`, or its fields as keywords (the aliases of
+        `simutrador.codec.ALIASES`, such as ``start``/``end``/``capital``, too).
 
         Raises:
             SimutradorError: see `SessionManager.create_session`; also
@@ -128,15 +122,9 @@ class Engine:
         """The live sessions of `user_id`, oldest first."""
         return self._sessions.list_user_sessions(user_id)
 
-    def update_session(self, user_id: str, session_id: str, updates: Mapping[str, Any]) -> Session:
-        """Change a session's metadata, state or error message (see `SessionManager.update_session`)."""
-        return self._sessions.update_session(user_id, session_id, updates)
-
-    def transition(
-        self, user_id: str, session_id: str, target: SessionState, *, error_message: str | None = None
-    ) -> Session:
-        """Move a session to `target` through the transition table."""
-        return self._sessions.transition(user_id, session_id, target, error_message=error_message)
+    def update_metadata(self, user_id: str, session_id: str, metadata: Mapping[str, Any]) -> Session:
+        """Replace a session's metadata (checked as at creation); renews its expiry."""
+        return self._sessions.update_metadata(user_id, session_id, metadata)
 
     def touch_session(self, user_id: str, session_id: str) -> Session:
         """Renew a session's expiry."""
@@ -150,13 +138,29 @@ class Engine:
         """Remove expired sessions; returns how many went."""
         return self._sessions.cleanup_expired_sessions()
 
+    # -- the market data (the seed's validator API) -----------------------------------
 
-def _params_from_fields(fields: Mapping[str, Any]) -> SessionParams:
-    unknown = sorted(set(fields) - _PARAM_FIELDS)
-    missing = sorted(a.name for a in attrs.fields(SessionParams) if a.default is attrs.NOTHING and a.name not in fields)
-    if unknown or missing:
-        parts = ([f"unknown fields: {', '.join(unknown)}"] if unknown else []) + (
-            [f"missing fields: {', '.join(missing)}"] if missing else []
-        )
-        raise SimutradorError(ErrorCode.VALIDATION_FAILED, "; ".join(parts), {"fields": unknown + missing})
-    return SessionParams(**fields)
+    def validate_symbols(self, symbols: Iterable[str] | str, *, plan: Plan | None = None) -> ValidationResult:
+        """Normalize `symbols` and check each is well-formed, unique, allowed in number and known."""
+        return self._validator.validate_symbols(symbols, plan=plan)
+
+    def validate_date_range(
+        self, start: object, end: object, *, symbols: Iterable[str] | None = None, plan: Plan | None = None
+    ) -> ValidationResult:
+        """Check a range (order, not in the future) and, with `symbols`, that their data covers it."""
+        return self._validator.validate_date_range(start, end, symbols=symbols, plan=plan)
+
+    def get_supported_symbols(self, market: str | None = None) -> list[str]:
+        """Every symbol the catalog has data for, optionally in one market."""
+        return self._validator.get_supported_symbols(market)
+
+    def get_available_date_range(self, symbol: str) -> DataRange | None:
+        """The data available for `symbol` (any spelling), or None when unknown."""
+        return self._validator.get_available_date_range(symbol)
+
+
+def _params_from_fields(given: Mapping[str, Any]) -> SessionParams:
+    fields, problems, at_fault = canonical_fields(given)
+    if problems:
+        raise SimutradorError(ErrorCode.VALIDATION_FAILED, "; ".join(problems), {"fields": at_fault})
+    return SessionParams(**fields)  # pyright: ignore[reportArgumentType]

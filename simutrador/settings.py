@@ -1,20 +1,26 @@
-"""Engine configuration: session settings, per-plan limits, and how they are loaded.
+"""Engine configuration: session settings, per-plan limits, and the one settings loader.
 
-Precedence is environment variables > TOML file > defaults. Every value is checked
-when loaded; a bad value raises ``VALIDATION_FAILED`` naming the setting (its TOML
+Precedence is environment variables > TOML file > defaults, for the core and for
+every adapter: `load_table` reads one settings class from one TOML table and the
+environment, parsing each field with the parser its attrs field declares
+(`setting`). A bad value raises ``VALIDATION_FAILED`` naming the setting (its TOML
 path and its environment variable), never a silent fallback to the default.
 
 Environment variables: ``SIMUTRADOR_<SETTING>`` for session settings (for example
 ``SIMUTRADOR_MAX_SESSIONS_PER_USER``), ``SIMUTRADOR_<PLAN>_<LIMIT>`` for plan limits
 (``SIMUTRADOR_FREE_SESSIONS_PER_HOUR``), ``SIMUTRADOR_DEFAULT_PLAN`` and
 ``SIMUTRADOR_CONFIG`` (the TOML file to read when none is passed).
+
+The embedded `Engine()` applies no plan: only `SessionSettings` hold. Plans apply when
+a caller names one (the server always passes its client's plan): `limits_for`.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -24,11 +30,30 @@ from typing import Any, Final
 import attrs
 
 from simutrador.errors import ErrorCode, SimutradorError
+from simutrador.parsing import ParseError, parse_duration, parse_money, parse_whole
 
-__all__ = ["EffectiveLimits", "EngineSettings", "Plan", "PlanLimits", "SessionSettings"]
+__all__ = [
+    "DEFAULT_PLAN_LIMITS",
+    "ENV_PREFIX",
+    "EffectiveLimits",
+    "EngineSettings",
+    "LimitSource",
+    "Plan",
+    "PlanLimits",
+    "SessionSettings",
+    "load_settings",
+    "load_table",
+    "read_config",
+    "read_toml",
+    "setting",
+]
 
 ENV_PREFIX: Final = "SIMUTRADOR_"
-_MAX_DIGITS: Final = 30
+PARSER: Final = "simutrador.parse"
+"""The attrs field metadata key holding a setting's parser."""
+
+Parser = Callable[[object], object]
+"""Turns a value from TOML or the environment into a setting's value; raises `ParseError`."""
 
 
 class Plan(StrEnum):
@@ -37,11 +62,6 @@ class Plan(StrEnum):
     FREE = "free"
     PROFESSIONAL = "professional"
     ENTERPRISE = "enterprise"
-
-
-def _positive_decimal(_instance: object, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
-    if not value.is_finite() or value <= 0:
-        raise ValueError(f"{attribute.name} must be a positive finite number, got {value}")
 
 
 def _to_decimal(value: object) -> Decimal:
@@ -56,15 +76,74 @@ def _to_decimal(value: object) -> Decimal:
     raise TypeError(f"expected a number, got {type(value).__name__}")
 
 
-_POSITIVE = attrs.validators.and_(attrs.validators.instance_of(int), attrs.validators.ge(1))
+def whole(minimum: int) -> Parser:
+    """The parser of a whole-number setting of at least `minimum`."""
+
+    def parse(value: object) -> int:
+        return parse_whole(value, minimum=minimum)
+
+    return parse
+
+
+def positive_money(value: object) -> Decimal:
+    """The parser of a positive amount of money."""
+    try:
+        number = parse_money(value)
+    except ParseError:
+        raise ParseError("must be a positive number") from None
+    if number <= 0:
+        raise ParseError("must be a positive number")
+    return number
+
+
+def duration(value: object) -> timedelta:
+    """The parser of a positive duration (``"24h"``, ``"1 week"``, seconds)."""
+    return parse_duration(value)
+
+
+def plan_name(value: object) -> Plan:
+    """The parser of a plan name."""
+    try:
+        return Plan(value)
+    except ValueError:
+        raise ParseError(f"must be one of {', '.join(Plan)}") from None
+
+
+def _check_with(parse: Parser) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    def check(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        try:
+            parse(value)
+        except ParseError as exc:
+            raise ValueError(f"{attribute.name} {exc}, got {value!r}") from None
+
+    return check
+
+
+def setting(default: object, parse: Parser, *, types: type | tuple[type, ...] | None = None, **kwargs: Any) -> Any:
+    """An attrs field for a setting: its default, its parser (also its validator), its type.
+
+    Args:
+        default: The default value.
+        parse: Parses text or TOML values; raises `ParseError` with a reason.
+        types: When given, values built in code must already be of these types
+            (``TypeError`` otherwise); text is only parsed when loading.
+        **kwargs: Passed to `attrs.field` (``converter``, ``repr``...).
+    """
+    validators: list[Any] = [] if types is None else [attrs.validators.instance_of(types)]
+    validators.append(_check_with(parse))
+    return attrs.field(default=default, validator=validators, metadata={PARSER: parse}, **kwargs)
+
+
+_COUNT: Final = whole(1)
 
 
 @attrs.frozen(kw_only=True, slots=True)
 class SessionSettings:
-    """Server-wide session rules (the seed's defaults).
+    """Server-wide session rules (the seed's defaults); they hold with or without a plan.
 
     Attributes:
-        max_sessions_per_user: Live sessions one user may hold at once.
+        max_sessions_per_user: Live sessions one user may hold at once
+            (COMPLETED and ERROR sessions do not count).
         session_timeout_minutes: A session untouched this long expires.
         max_symbols_per_session: Symbols one session may simulate.
         min_initial_capital: Smallest initial capital accepted.
@@ -74,18 +153,14 @@ class SessionSettings:
         max_session_id_length: Longest client-chosen session id.
     """
 
-    max_sessions_per_user: int = attrs.field(default=5, validator=_POSITIVE)
-    session_timeout_minutes: int = attrs.field(default=60, validator=_POSITIVE)
-    max_symbols_per_session: int = attrs.field(default=50, validator=_POSITIVE)
-    min_initial_capital: Decimal = attrs.field(
-        default=Decimal("1000.00"), converter=_to_decimal, validator=_positive_decimal
-    )
-    max_initial_capital: Decimal = attrs.field(
-        default=Decimal("10000000.00"), converter=_to_decimal, validator=_positive_decimal
-    )
-    max_metadata_bytes: int = attrs.field(default=4096, validator=_POSITIVE)
-    max_metadata_depth: int = attrs.field(default=4, validator=_POSITIVE)
-    max_session_id_length: int = attrs.field(default=64, validator=_POSITIVE)
+    max_sessions_per_user: int = setting(5, _COUNT, types=int)
+    session_timeout_minutes: int = setting(60, _COUNT, types=int)
+    max_symbols_per_session: int = setting(50, _COUNT, types=int)
+    min_initial_capital: Decimal = setting(Decimal("1000.00"), positive_money, converter=_to_decimal)
+    max_initial_capital: Decimal = setting(Decimal("10000000.00"), positive_money, converter=_to_decimal)
+    max_metadata_bytes: int = setting(4096, _COUNT, types=int)
+    max_metadata_depth: int = setting(4, _COUNT, types=int)
+    max_session_id_length: int = setting(64, _COUNT, types=int)
 
     def __attrs_post_init__(self) -> None:
         """Check the settings are consistent with each other."""
@@ -95,21 +170,28 @@ class SessionSettings:
 
 @attrs.frozen(kw_only=True, slots=True)
 class PlanLimits:
-    """What one plan allows.
+    """What one plan allows (DESIGN §6).
+
+    None of them limits the date span of a session: ten years of daily bars are one
+    session on every plan.
 
     Attributes:
         sessions_per_hour: Sessions a user may create in any sliding hour.
         concurrent_sessions: Live sessions a user may hold at once.
         symbols_per_session: Symbols one session may simulate.
         websocket_connections: Open WebSocket connections per user.
-        max_simulation_span_hours: Longest simulated period (end - start), in hours.
+        orders_per_minute: Orders one user may submit per minute.
+        max_simulation_duration: Wall-clock time one running simulation may take.
+        max_bars_per_session: Bars (ticks x symbols) one session may simulate; 0 is unlimited.
     """
 
-    sessions_per_hour: int = attrs.field(validator=_POSITIVE)
-    concurrent_sessions: int = attrs.field(validator=_POSITIVE)
-    symbols_per_session: int = attrs.field(validator=_POSITIVE)
-    websocket_connections: int = attrs.field(validator=_POSITIVE)
-    max_simulation_span_hours: int = attrs.field(validator=_POSITIVE)
+    sessions_per_hour: int = setting(attrs.NOTHING, _COUNT, types=int)
+    concurrent_sessions: int = setting(attrs.NOTHING, _COUNT, types=int)
+    symbols_per_session: int = setting(attrs.NOTHING, _COUNT, types=int)
+    websocket_connections: int = setting(attrs.NOTHING, _COUNT, types=int)
+    orders_per_minute: int = setting(attrs.NOTHING, _COUNT, types=int)
+    max_simulation_duration: timedelta = setting(attrs.NOTHING, duration, types=timedelta)
+    max_bars_per_session: int = setting(0, whole(0), types=int)
 
 
 DEFAULT_PLAN_LIMITS: Final[Mapping[Plan, PlanLimits]] = MappingProxyType(
@@ -119,45 +201,90 @@ DEFAULT_PLAN_LIMITS: Final[Mapping[Plan, PlanLimits]] = MappingProxyType(
             concurrent_sessions=1,
             symbols_per_session=5,
             websocket_connections=1,
-            max_simulation_span_hours=24,
+            orders_per_minute=100,
+            max_simulation_duration=timedelta(hours=24),
+            max_bars_per_session=1_000_000,
         ),
         Plan.PROFESSIONAL: PlanLimits(
             sessions_per_hour=50,
             concurrent_sessions=10,
             symbols_per_session=50,
             websocket_connections=10,
-            max_simulation_span_hours=24 * 7,
+            orders_per_minute=1_000,
+            max_simulation_duration=timedelta(weeks=1),
+            max_bars_per_session=50_000_000,
         ),
         Plan.ENTERPRISE: PlanLimits(
             sessions_per_hour=500,
             concurrent_sessions=100,
             symbols_per_session=500,
             websocket_connections=100,
-            max_simulation_span_hours=24 * 365,
+            orders_per_minute=10_000,
+            max_simulation_duration=timedelta(days=365),
+            max_bars_per_session=0,
         ),
     }
 )
+"""The plans' limits as DESIGN §6 gives them."""
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class LimitSource:
+    """The setting that decides one limit, so an error can say how to lift it.
+
+    Attributes:
+        setting: Its TOML path (``session.max_sessions_per_user``, ``plans.free.sessions_per_hour``).
+        env: Its environment variable (``SIMUTRADOR_FREE_SESSIONS_PER_HOUR``).
+    """
+
+    setting: str
+    env: str
+
+    def hint(self) -> str:
+        """``"raise it with the setting X (environment variable Y)"``, for error messages."""
+        return f"the setting {self.setting} (environment variable {self.env}) raises it"
+
+
+def _source(table: str, name: str, env_infix: str = "") -> LimitSource:
+    return LimitSource(setting=f"{table}.{name}", env=f"{ENV_PREFIX}{env_infix}{name.upper()}")
 
 
 @attrs.frozen(kw_only=True, slots=True)
 class EffectiveLimits:
-    """The limits in force for one plan: the tighter of session settings and plan.
+    """The limits in force for one plan (or none): the tighter of session settings and plan.
+
+    None means unlimited.
 
     Attributes:
-        plan: The plan these limits are for.
+        plan: The plan these limits are for; None for the embedded engine's own rules.
         max_live_sessions: Live sessions per user.
         sessions_per_hour: Sessions created per sliding hour per user.
         max_symbols: Symbols per session.
-        max_simulation_span_hours: Longest simulated period, in hours.
         websocket_connections: Open WebSocket connections per user.
+        orders_per_minute: Orders per minute per user.
+        max_simulation_duration: Wall-clock time of one running simulation.
+        max_bars_per_session: Bars one session may simulate.
+        sources: Per limit name, the setting that decides it.
     """
 
-    plan: Plan
+    plan: Plan | None
     max_live_sessions: int
-    sessions_per_hour: int
+    sessions_per_hour: int | None = None
     max_symbols: int
-    max_simulation_span_hours: int
-    websocket_connections: int
+    websocket_connections: int | None = None
+    orders_per_minute: int | None = None
+    max_simulation_duration: timedelta | None = None
+    max_bars_per_session: int | None = None
+    sources: Mapping[str, LimitSource] = attrs.field(factory=lambda: MappingProxyType({}), eq=False, repr=False)
+
+    @property
+    def plan_label(self) -> str:
+        """``"the free plan"``, or ``"this engine"`` when no plan applies."""
+        return "this engine" if self.plan is None else f"the {self.plan.value} plan"
+
+    def source(self, limit: str) -> LimitSource:
+        """The setting that decides `limit` (a field name of this class)."""
+        return self.sources[limit]
 
 
 def _plans_converter(value: Mapping[Plan, PlanLimits] | None) -> Mapping[Plan, PlanLimits]:
@@ -167,45 +294,82 @@ def _plans_converter(value: Mapping[Plan, PlanLimits] | None) -> Mapping[Plan, P
     return MappingProxyType(merged)
 
 
+def _tighter(
+    session_value: int, session_source: LimitSource, plan_value: int, plan_source: LimitSource
+) -> tuple[int, LimitSource]:
+    return (session_value, session_source) if session_value <= plan_value else (plan_value, plan_source)
+
+
+def _effective(session: SessionSettings, plan: Plan | None, limits: PlanLimits | None) -> EffectiveLimits:
+    live = (session.max_sessions_per_user, _source("session", "max_sessions_per_user"))
+    symbols = (session.max_symbols_per_session, _source("session", "max_symbols_per_session"))
+    if plan is None or limits is None:
+        return EffectiveLimits(
+            plan=None,
+            max_live_sessions=live[0],
+            max_symbols=symbols[0],
+            sources=MappingProxyType({"max_live_sessions": live[1], "max_symbols": symbols[1]}),
+        )
+    table, infix = f"plans.{plan.value}", f"{plan.name}_"
+    live = _tighter(*live, limits.concurrent_sessions, _source(table, "concurrent_sessions", infix))
+    symbols = _tighter(*symbols, limits.symbols_per_session, _source(table, "symbols_per_session", infix))
+    sources = {
+        "max_live_sessions": live[1],
+        "max_symbols": symbols[1],
+        "sessions_per_hour": _source(table, "sessions_per_hour", infix),
+        "websocket_connections": _source(table, "websocket_connections", infix),
+        "orders_per_minute": _source(table, "orders_per_minute", infix),
+        "max_simulation_duration": _source(table, "max_simulation_duration", infix),
+        "max_bars_per_session": _source(table, "max_bars_per_session", infix),
+    }
+    return EffectiveLimits(
+        plan=plan,
+        max_live_sessions=live[0],
+        sessions_per_hour=limits.sessions_per_hour,
+        max_symbols=symbols[0],
+        websocket_connections=limits.websocket_connections,
+        orders_per_minute=limits.orders_per_minute,
+        max_simulation_duration=limits.max_simulation_duration,
+        max_bars_per_session=limits.max_bars_per_session or None,
+        sources=MappingProxyType(sources),
+    )
+
+
 @attrs.frozen(kw_only=True, slots=True)
 class EngineSettings:
     """Everything an `Engine` is configured with.
 
     Attributes:
-        session: Server-wide session rules.
+        session: Server-wide session rules (always in force).
         plans: Limits per plan; plans left out keep their defaults.
-        default_plan: The plan used when a caller names none.
+        default_plan: The plan the server gives a client whose token names none, and
+            the plan ``simutrador token`` mints by default. The embedded engine
+            applies no plan unless asked.
 
     Example:
         >>> settings = EngineSettings(session=SessionSettings(max_sessions_per_user=3))
-        >>> settings.limits_for(Plan.ENTERPRISE).max_live_sessions
-        3
+        >>> settings.limits_for(Plan.ENTERPRISE).max_live_sessions, settings.limits_for().plan
+        (3, None)
     """
 
-    session: SessionSettings = attrs.field(factory=SessionSettings)
+    session: SessionSettings = attrs.field(
+        factory=SessionSettings, validator=attrs.validators.instance_of(SessionSettings)
+    )
     plans: Mapping[Plan, PlanLimits] = attrs.field(factory=lambda: DEFAULT_PLAN_LIMITS, converter=_plans_converter)
-    default_plan: Plan = Plan.FREE
-    _effective: Mapping[Plan, EffectiveLimits] = attrs.field(init=False, eq=False, repr=False)
+    default_plan: Plan = attrs.field(default=Plan.FREE, validator=attrs.validators.instance_of(Plan))
+    _effective: Mapping[Plan | None, EffectiveLimits] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        """Pre-compute the effective limits of every plan."""
-        s = self.session
-        effective = {
-            plan: EffectiveLimits(
-                plan=plan,
-                max_live_sessions=min(s.max_sessions_per_user, p.concurrent_sessions),
-                sessions_per_hour=p.sessions_per_hour,
-                max_symbols=min(s.max_symbols_per_session, p.symbols_per_session),
-                max_simulation_span_hours=p.max_simulation_span_hours,
-                websocket_connections=p.websocket_connections,
-            )
-            for plan, p in self.plans.items()
+        """Pre-compute the effective limits of every plan, and of no plan."""
+        effective: dict[Plan | None, EffectiveLimits] = {
+            plan: _effective(self.session, plan, limits) for plan, limits in self.plans.items()
         }
+        effective[None] = _effective(self.session, None, None)
         object.__setattr__(self, "_effective", MappingProxyType(effective))
 
     def limits_for(self, plan: Plan | None = None) -> EffectiveLimits:
-        """The limits in force for `plan` (the default plan when None)."""
-        return self._effective[self.default_plan if plan is None else plan]
+        """The limits in force for `plan`; with None, only the session settings (no plan)."""
+        return self._effective[plan]
 
     @classmethod
     def load(
@@ -223,28 +387,31 @@ class EngineSettings:
             SimutradorError: ``VALIDATION_FAILED`` naming the setting at fault, or the
                 file when it is missing or not valid TOML.
         """
-        env = os.environ if environ is None else environ
-        if path is None and env.get(ENV_PREFIX + "CONFIG"):
-            path = env[ENV_PREFIX + "CONFIG"]
-        raw = read_toml(path) if path is not None else {}
+        raw, env = read_config(path, environ)
         problems: list[str] = []
-        session = _parse_table(SessionSettings, _table(raw, "session", problems), "session", "", problems, env)
-        plans_raw = _table(raw, "plans", problems)
+        session = load_table(SessionSettings, table(raw, "session", problems), "session", "", env, problems)
+        plans_raw = table(raw, "plans", problems)
         for key in plans_raw:
             if key not in Plan.__members__.values():
                 problems.append(f"plans.{key}: unknown plan (known: {', '.join(Plan)})")
         plans = {
-            plan: _parse_table(
+            plan: load_table(
                 PlanLimits,
-                {**attrs.asdict(DEFAULT_PLAN_LIMITS[plan]), **_table(plans_raw, plan.value, problems, "plans.")},
+                table(plans_raw, plan.value, problems, "plans."),
                 f"plans.{plan.value}",
                 f"{plan.name}_",
-                problems,
                 env,
+                problems,
+                defaults=DEFAULT_PLAN_LIMITS[plan],
             )
             for plan in Plan
         }
-        default_plan = _parse_plan(raw, env, problems)
+        default_plan = Plan.FREE
+        text: object = env.get(ENV_PREFIX + "DEFAULT_PLAN", raw.get("default_plan", Plan.FREE.value))
+        try:
+            default_plan = plan_name(text)
+        except ParseError as exc:
+            problems.append(f"default_plan ({ENV_PREFIX}DEFAULT_PLAN) {exc}, got {text!r}")
         if not problems:
             try:
                 return cls(
@@ -257,11 +424,58 @@ class EngineSettings:
                     f"session.min_initial_capital ({ENV_PREFIX}MIN_INITIAL_CAPITAL) must not exceed "
                     f"session.max_initial_capital ({ENV_PREFIX}MAX_INITIAL_CAPITAL)"
                 )
-        raise SimutradorError(
-            ErrorCode.VALIDATION_FAILED,
-            "invalid configuration: " + "; ".join(problems),
-            {"problems": problems},
-        )
+        raise invalid_configuration(problems)
+
+
+def load_settings(
+    tables: Mapping[str, type[Any]],
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Load settings classes from their TOML tables and ``SIMUTRADOR_<FIELD>`` variables.
+
+    Adapters declare their settings with `setting` fields and load them with this,
+    exactly as the core loads its own (env > TOML > defaults).
+
+    Args:
+        tables: TOML table name → settings class (``{"server": ServerSettings}``).
+        path: The TOML file; None reads ``SIMUTRADOR_CONFIG`` if set.
+        environ: The environment (``os.environ`` when None).
+
+    Returns:
+        Table name → an instance of its class.
+
+    Raises:
+        SimutradorError: ``VALIDATION_FAILED`` naming every bad setting.
+    """
+    raw, env = read_config(path, environ)
+    problems: list[str] = []
+    values = {
+        name: load_table(cls, table(raw, name, problems), name, "", env, problems) for name, cls in tables.items()
+    }
+    if problems:
+        raise invalid_configuration(problems)
+    return {name: cls(**values[name]) for name, cls in tables.items()}
+
+
+def invalid_configuration(problems: list[str]) -> SimutradorError:
+    """The one error for bad configuration: ``VALIDATION_FAILED`` listing every problem."""
+    return SimutradorError(
+        ErrorCode.VALIDATION_FAILED, "invalid configuration: " + "; ".join(problems), {"problems": problems}
+    )
+
+
+def read_config(
+    path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None
+) -> tuple[Mapping[str, Any], Mapping[str, str]]:
+    """The TOML document (``{}`` without a file) and the environment to load settings from.
+
+    With no `path`, ``SIMUTRADOR_CONFIG`` names the file, if set and not empty.
+    """
+    env = os.environ if environ is None else environ
+    if path is None and env.get(ENV_PREFIX + "CONFIG"):
+        path = env[ENV_PREFIX + "CONFIG"]
+    return (read_toml(path) if path is not None else {}), env
 
 
 def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -290,7 +504,8 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
         ) from None
 
 
-def _table(raw: Mapping[str, Any], key: str, problems: list[str], prefix: str = "") -> Mapping[str, Any]:
+def table(raw: Mapping[str, Any], key: str, problems: list[str], prefix: str = "") -> Mapping[str, Any]:
+    """The TOML table `key` of `raw` (``{}`` when absent); a problem when it is not a table."""
     value = raw.get(key, {})
     if isinstance(value, Mapping):
         return value  # pyright: ignore[reportUnknownVariableType]
@@ -298,24 +513,33 @@ def _table(raw: Mapping[str, Any], key: str, problems: list[str], prefix: str = 
     return {}
 
 
-def _parse_plan(raw: Mapping[str, Any], env: Mapping[str, str], problems: list[str]) -> Plan:
-    value: object = env.get(ENV_PREFIX + "DEFAULT_PLAN", raw.get("default_plan", Plan.FREE.value))
-    try:
-        return Plan(value)
-    except ValueError:
-        problems.append(f"default_plan ({ENV_PREFIX}DEFAULT_PLAN) must be one of {', '.join(Plan)}, got {value!r}")
-        return Plan.FREE
-
-
-def _parse_table(  # noqa: PLR0917 - a private helper called from one place
+def load_table(  # noqa: PLR0917 - mirrors the TOML/env naming scheme
     cls: type[Any],
     raw: Mapping[str, Any],
     where: str,
     env_infix: str,
-    problems: list[str],
     environ: Mapping[str, str],
+    problems: list[str],
+    *,
+    defaults: object = None,
 ) -> dict[str, Any]:
-    """Parse one settings table, environment first; append one problem per bad value."""
+    """Read one settings class's values from a TOML table and the environment (env first).
+
+    Each field is parsed by the parser its `setting` declares; one problem is
+    appended per bad value, naming the TOML path and the environment variable.
+
+    Args:
+        cls: An attrs settings class whose fields were made with `setting`.
+        raw: The TOML table.
+        where: The table's TOML path, for messages (``session``, ``plans.free``).
+        env_infix: Between ``SIMUTRADOR_`` and the field name (``FREE_`` for plans).
+        environ: The environment.
+        problems: Where problems are appended.
+        defaults: An instance whose values fill the fields neither source sets.
+
+    Returns:
+        Keyword arguments for `cls`: only the fields set (plus `defaults`' values).
+    """
     fields = {a.name: a for a in attrs.fields(cls)}
     for key in raw:
         if key not in fields:
@@ -324,40 +548,17 @@ def _parse_table(  # noqa: PLR0917 - a private helper called from one place
     for name, field in fields.items():
         env_name = f"{ENV_PREFIX}{env_infix}{name.upper()}"
         if env_name in environ:
-            value: object = environ[env_name]
+            text: object = environ[env_name]
         elif name in raw:
-            value = raw[name]
+            text = raw[name]
         else:
+            if defaults is not None:
+                values[name] = getattr(defaults, name)
             continue
-        parser = _parse_decimal if field.type in (Decimal, "Decimal") else _parse_int
+        parse: Parser = field.metadata[PARSER]
         try:
-            values[name] = parser(value)
-        except (TypeError, ValueError, ArithmeticError) as exc:
-            problems.append(f"{where}.{name} ({env_name}) {exc}, got {value!r}")
+            values[name] = parse(text)
+        except ParseError as exc:
+            shown = "<hidden>" if "secret" in name else repr(text)
+            problems.append(f"{where}.{name} ({env_name}) {exc}, got {shown}")
     return values
-
-
-def _parse_int(value: object) -> int:
-    if isinstance(value, str):
-        value = value.strip()
-        digits = value.removeprefix("+")
-        if not digits.isascii() or not digits.isdigit() or len(digits) > _MAX_DIGITS:
-            raise ValueError("must be a whole number >= 1")
-        value = int(digits)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError("must be a whole number >= 1")
-    return value
-
-
-def _parse_decimal(value: object) -> Decimal:
-    try:
-        if isinstance(value, str):
-            value = value.strip()
-            if "_" in value or not value.isascii() or len(value) > _MAX_DIGITS:
-                raise ValueError("must be a positive number")
-        number = _to_decimal(value)
-    except (TypeError, ArithmeticError):
-        raise ValueError("must be a positive number") from None
-    if not number.is_finite() or number <= 0:
-        raise ValueError("must be a positive number")
-    return number

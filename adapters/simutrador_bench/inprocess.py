@@ -29,8 +29,6 @@ from simutrador import (
     Engine,
     EngineSettings,
     MarketDataValidator,
-    Plan,
-    PlanLimits,
     SampleCatalog,
     SessionParams,
     SessionSettings,
@@ -58,19 +56,8 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def unlimited_settings() -> EngineSettings:
-    """Engine settings whose per-user limits never stop a benchmark (symbols up to 500)."""
-    wide = PlanLimits(
-        sessions_per_hour=10**9,
-        concurrent_sessions=10**9,
-        symbols_per_session=500,
-        websocket_connections=10,
-        max_simulation_span_hours=24 * 366 * 10,
-    )
-    return EngineSettings(
-        session=SessionSettings(max_sessions_per_user=10**9, max_symbols_per_session=500),
-        plans={Plan.ENTERPRISE: wide},
-        default_plan=Plan.ENTERPRISE,
-    )
+    """Engine settings whose per-user limits never stop a benchmark (symbols up to 500; no plan applies)."""
+    return EngineSettings(session=SessionSettings(max_sessions_per_user=10**9, max_symbols_per_session=500))
 
 
 def unlimited_engine(clock: ManualClock | None = None) -> Engine:

@@ -12,7 +12,7 @@ from simutrador_ws.client import SessionClient
 from simutrador_ws.server import SimutradorServer
 from simutrador_ws.settings import AuthSettings, ServerSettings
 
-from simutrador import Engine, EngineSettings, Plan, Session, SessionParams, SimutradorError
+from simutrador import Engine, Plan, Session, SessionParams, SimutradorError
 from simutrador_cli.render import format_error, format_session_table
 
 __all__ = ["run_embedded_demo", "run_server_demo"]
@@ -33,19 +33,19 @@ def _expect_error(echo: Callable[[str], None], label: str, action: Callable[[], 
 
 def run_embedded_demo(echo: Callable[[str], None] = click.echo) -> None:
     """Create, inspect, list and delete sessions in an embedded engine, and show typical errors."""
-    engine = Engine(EngineSettings(default_plan=Plan.PROFESSIONAL))
+    engine = Engine()
     limits = engine.limits_for()
     echo(
-        f"SimuTrador demo (embedded engine, {limits.plan.value} plan: "
-        f"{limits.max_live_sessions} live sessions per user)"
+        f"SimuTrador demo (embedded engine, no plan: {limits.max_live_sessions} live sessions per user, "
+        f"{limits.max_symbols} symbols each, any date span)"
     )
     echo(
         f"Market data: the {engine.catalog.name} catalog, SYNTHETIC prices for {len(engine.catalog.symbols())} symbols"
     )
     echo("")
     echo("Creating sessions for alice:")
-    first = engine.create_session("alice", _params("AAPL,msft", "2024-03-04", "2024-03-08", "100000"))
-    second = engine.create_session("alice", _params("eur-usd,BTCUSD", "2024-05-01", "2024-05-02", "25000.50"))
+    first = engine.create_session("alice", _params("AAPL,GOOGL", "2023-01-01", "2023-12-31", "100000"))
+    second = engine.create_session("alice", _params("eur-usd,BTCUSD", "2016-01-04", "2024-12-31", "25000.50"))
     echo(format_session_table([first, second]))
     echo("")
     echo(f"Status of {first.session_id}: {engine.get_session('alice', first.session_id).state.value}")
@@ -101,7 +101,7 @@ async def _expect_error_async(echo: Callable[[str], None], label: str, action: C
 
 async def _server_demo(echo: Callable[[str], None]) -> None:
     auth = AuthSettings(jwt_secret=generate_secret())
-    engine = Engine(EngineSettings(default_plan=Plan.PROFESSIONAL))
+    engine = Engine()
     server = SimutradorServer(engine, ServerSettings(port=0), TokenVerifier(auth))
     async with trio.open_nursery() as nursery:
         await nursery.start(server.serve)

@@ -82,14 +82,20 @@ def serve(host: str | None, port: int | None, config: Path | None, data_dir: Pat
 
 @click.command()
 @click.option("--user", required=True, help="User id (the token's sub).")
-@click.option("--plan", type=click.Choice([p.value for p in Plan]), default=Plan.FREE.value, show_default=True)
+@click.option(
+    "--plan",
+    type=click.Choice([p.value for p in Plan]),
+    default=None,
+    help="Any plan, for local development [default: the configuration's default_plan].",
+)
 @click.option("--expires-in", type=click.IntRange(min=1), default=3600, show_default=True, help="Lifetime in seconds.")
 @click.option("--admin", is_flag=True, help="Allow server_stats.")
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path), default=None, help="TOML settings file.")
-def token(user: str, plan: str, expires_in: int, admin: bool, config: Path | None) -> None:
+def token(user: str, plan: str | None, expires_in: int, admin: bool, config: Path | None) -> None:
     """Print a token signed with the configured SIMUTRADOR_JWT_SECRET."""
     try:
         _, auth = load_server_settings(config)
-        click.echo(issue_token(auth, user, plan=Plan(plan), expires_in=timedelta(seconds=expires_in), admin=admin))
+        chosen = Plan(plan) if plan is not None else EngineSettings.load(config).default_plan
+        click.echo(issue_token(auth, user, plan=chosen, expires_in=timedelta(seconds=expires_in), admin=admin))
     except SimutradorError as error:
         fail(error)

@@ -15,10 +15,9 @@ import trio
 from simutrador_ws.client import ClientConnectionError, SessionClient
 
 from simutrador import DirectoryCatalog, SampleCatalog, Session, SimutradorError
-from simutrador.codec import session_to_wire
+from simutrador.codec import ParseError, canonical_fields, parse_moment, parse_money, session_to_wire
 from simutrador.data.catalog import Catalog
 from simutrador.data.symbols import SymbolProblem, normalize_symbol
-from simutrador.sessions.validation import parse_moment, parse_money
 from simutrador_cli.exitcodes import EXIT_CONNECTION, EXIT_USAGE, exit_code_for
 from simutrador_cli.render import format_error, format_session_table, format_table
 
@@ -121,13 +120,19 @@ def _check_symbols(known: set[str]) -> Callable[[str], str | None]:
 
 
 def _check_date(text: str) -> str | None:
-    parsed = parse_moment(text, end_of_day=False)
-    return parsed if isinstance(parsed, str) else None
+    try:
+        parse_moment(text)
+    except ParseError as exc:
+        return str(exc)
+    return None
 
 
 def _check_money(text: str) -> str | None:
-    parsed = parse_money(text)
-    return parsed if isinstance(parsed, str) else None
+    try:
+        parse_money(text)
+    except ParseError as exc:
+        return str(exc)
+    return None
 
 
 @session.command("create")
@@ -135,6 +140,8 @@ def _check_money(text: str) -> str | None:
 @click.option("--start", help="First day (YYYY-MM-DD) or ISO datetime.")
 @click.option("--end", help="Last day (YYYY-MM-DD) or ISO datetime.")
 @click.option("--capital", help="Initial capital, e.g. 100000.")
+@click.option("--timeframe", default=None, help="Bar size: 1min 5min 15min 30min 1h 2h 4h daily weekly monthly.")
+@click.option("--warmup-bars", type=click.IntRange(min=0), default=None, help="Bars of history before the start.")
 @click.option("--session-id", default=None, help="Choose the session id.")
 @click.option(
     "--config",
@@ -149,6 +156,8 @@ def create(  # noqa: PLR0917 - one parameter per click option
     start: str | None,
     end: str | None,
     capital: str | None,
+    timeframe: str | None,
+    warmup_bars: int | None,
     session_id: str | None,
     config: Path | None,
     url: str,
@@ -156,18 +165,21 @@ def create(  # noqa: PLR0917 - one parameter per click option
     as_json: bool,
 ) -> None:
     """Create a session (prompts for anything missing when run on a terminal)."""
-    fields: dict[str, Any] = _load_request_file(config) if config else {}
+    loaded, problems, _ = canonical_fields(_load_request_file(config) if config else {})
+    fields: dict[str, Any] = dict(loaded)
+    problems = [p for p in problems if not p.startswith("missing field")]  # flags or prompts may supply them
+    if problems:
+        raise click.BadParameter("; ".join(problems), param_hint="--config")
     given = {
         "symbols": symbols,
         "start_date": start,
         "end_date": end,
         "initial_capital": capital,
+        "timeframe": timeframe,
+        "warmup_bars": warmup_bars,
         "session_id": session_id,
     }
     fields.update({k: v for k, v in given.items() if v is not None})
-    for alias, name in (("start", "start_date"), ("end", "end_date"), ("capital", "initial_capital")):
-        if alias in fields:
-            fields.setdefault(name, fields.pop(alias))
     flags = {"symbols": "--symbols", "start_date": "--start", "end_date": "--end", "initial_capital": "--capital"}
     missing = [name for name in flags if name not in fields]
     if missing and not (interactive() and not as_json):
@@ -192,6 +204,8 @@ def create(  # noqa: PLR0917 - one parameter per click option
                 label, check, default = prompts[name]
                 fields[name] = await trio.to_thread.run_sync(functools.partial(_prompt_checked, label, check, default))
         symbols_field = fields.pop("symbols")
+        if isinstance(symbols_field, str):  # a flag or a prompt: comma-separated
+            symbols_field = [part.strip() for part in symbols_field.split(",") if part.strip()]
         return await client.create_session(
             symbols_field, fields.pop("start_date"), fields.pop("end_date"), fields.pop("initial_capital"), **fields
         )

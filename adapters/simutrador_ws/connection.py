@@ -194,8 +194,14 @@ class Connection:
                 "max_live_sessions": limits.max_live_sessions,
                 "sessions_per_hour": limits.sessions_per_hour,
                 "max_symbols_per_session": limits.max_symbols,
-                "max_simulation_span_hours": limits.max_simulation_span_hours,
                 "websocket_connections": limits.websocket_connections,
+                "orders_per_minute": limits.orders_per_minute,
+                "max_simulation_duration_sec": (
+                    None
+                    if limits.max_simulation_duration is None
+                    else int(limits.max_simulation_duration.total_seconds())
+                ),
+                "max_bars_per_session": limits.max_bars_per_session,
                 "min_initial_capital": str(session.min_initial_capital),
                 "max_initial_capital": str(session.max_initial_capital),
                 "session_timeout_minutes": session.session_timeout_minutes,

@@ -7,19 +7,35 @@ A bad value raises ``VALIDATION_FAILED`` naming the setting and its variable.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
-from typing import Any, Final, get_args
+from typing import Final
 
 import attrs
 
-from simutrador.errors import ErrorCode, SimutradorError
-from simutrador.settings import ENV_PREFIX, read_toml
+from simutrador import load_settings, setting
+from simutrador.codec import ParseError, parse_names, parse_number, parse_whole
 
 __all__ = ["AuthSettings", "ServerSettings", "load_server_settings"]
 
 MIN_SECRET_BYTES: Final = 32
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ParseError("must be text")
+    return value
+
+
+def _seconds(value: object) -> float:
+    return parse_number(value, minimum=0.0)
+
+
+def _whole(value: object) -> int:
+    return parse_whole(value, minimum=0)
+
+
+_WHOLE: Final = _whole
 
 
 @attrs.frozen(kw_only=True)
@@ -52,26 +68,26 @@ class ServerSettings:
             cost about a third of a busy server's CPU (docs/performance.md).
     """
 
-    host: str = "127.0.0.1"
-    port: int = 8003
-    path: str = "/ws/simulate"
-    max_message_bytes: int = 64 * 1024
-    hard_max_message_bytes: int = 1024 * 1024
-    handshake_timeout: float = 10.0
-    idle_timeout: float = 300.0
-    idle_warning: float = 30.0
-    ping_interval: float = 20.0
-    ping_timeout: float = 10.0
-    send_timeout: float = 10.0
-    max_connections: int = 10_000
-    messages_per_second: float = 50.0
-    message_burst: int = 100
-    handshakes_per_second: float = 20.0
-    handshake_burst: int = 40
-    cleanup_interval: float = 30.0
-    allowed_origins: tuple[str, ...] = ()
-    shutdown_timeout: float = 5.0
-    gc_threshold: int = 20_000
+    host: str = setting("127.0.0.1", _text)
+    port: int = setting(8003, _WHOLE)
+    path: str = setting("/ws/simulate", _text)
+    max_message_bytes: int = setting(64 * 1024, _WHOLE)
+    hard_max_message_bytes: int = setting(1024 * 1024, _WHOLE)
+    handshake_timeout: float = setting(10.0, _seconds)
+    idle_timeout: float = setting(300.0, _seconds)
+    idle_warning: float = setting(30.0, _seconds)
+    ping_interval: float = setting(20.0, _seconds)
+    ping_timeout: float = setting(10.0, _seconds)
+    send_timeout: float = setting(10.0, _seconds)
+    max_connections: int = setting(10_000, _WHOLE)
+    messages_per_second: float = setting(50.0, _seconds)
+    message_burst: int = setting(100, _WHOLE)
+    handshakes_per_second: float = setting(20.0, _seconds)
+    handshake_burst: int = setting(40, _WHOLE)
+    cleanup_interval: float = setting(30.0, _seconds)
+    allowed_origins: tuple[str, ...] = setting((), parse_names)
+    shutdown_timeout: float = setting(5.0, _seconds)
+    gc_threshold: int = setting(20_000, _WHOLE)
 
 
 @attrs.frozen(kw_only=True)
@@ -88,82 +104,22 @@ class AuthSettings:
         leeway_seconds: Clock skew tolerated on ``exp``/``iat``.
     """
 
-    jwt_secret: str = attrs.field(default="", repr=False)
-    jwt_public_key_file: str = ""
-    jwt_algorithms: tuple[str, ...] = ("HS256",)
-    jwt_audience: str = ""
-    jwt_issuer: str = ""
-    max_token_bytes: int = 8192
-    leeway_seconds: int = 0
-
-
-def _parse(kind: Any, text: object) -> object:
-    if kind is str:
-        if not isinstance(text, str):
-            raise ValueError("must be text")
-        return text
-    if get_args(kind):  # tuple[str, ...]
-        if isinstance(text, str):
-            return tuple(part.strip() for part in text.split(",") if part.strip())
-        if isinstance(text, list) and all(isinstance(i, str) for i in text):  # pyright: ignore[reportUnknownVariableType]
-            return tuple(text)  # pyright: ignore[reportUnknownArgumentType]
-        raise ValueError("must be a list of text")
-    if isinstance(text, bool):
-        raise ValueError("must be a number")
-    value = kind(text.strip()) if isinstance(text, str) else kind(text)
-    if value < 0 or (kind is float and not math.isfinite(value)):
-        raise ValueError("must be a non-negative number")
-    return value
-
-
-def _load_table(cls: type[Any], raw: Mapping[str, Any], table: str, env: Mapping[str, str], problems: list[str]) -> Any:
-    values: dict[str, object] = {}
-    fields = {f.name: f for f in attrs.fields(cls)}
-    problems += [f"{table}.{key}: unknown setting" for key in raw if key not in fields]
-    kinds = {"str": str, "int": int, "float": float, "tuple[str, ...]": tuple[str, ...]}
-    for name, field in fields.items():
-        variable = ENV_PREFIX + name.upper()
-        if variable in env:
-            text: object = env[variable]
-        elif name in raw:
-            text = raw[name]
-        else:
-            continue
-        kind = kinds[field.type] if isinstance(field.type, str) else field.type
-        try:
-            values[name] = _parse(kind, text)
-        except (TypeError, ValueError, OverflowError) as exc:
-            shown = "<hidden>" if "secret" in name else repr(text)
-            problems.append(
-                f"{table}.{name} ({variable}) {exc if str(exc).startswith('must') else 'is invalid'}, got {shown}"
-            )
-    return cls(**values)
+    jwt_secret: str = setting("", _text, repr=False)
+    jwt_public_key_file: str = setting("", _text)
+    jwt_algorithms: tuple[str, ...] = setting(("HS256",), parse_names)
+    jwt_audience: str = setting("", _text)
+    jwt_issuer: str = setting("", _text)
+    max_token_bytes: int = setting(8192, _WHOLE)
+    leeway_seconds: int = setting(0, _WHOLE)
 
 
 def load_server_settings(
     path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> tuple[ServerSettings, AuthSettings]:
-    """Load ``[server]`` and ``[auth]`` (env > TOML > defaults).
+    """Load ``[server]`` and ``[auth]`` (env > TOML > defaults) with the core's one settings loader.
 
     Raises:
         SimutradorError: ``VALIDATION_FAILED`` naming every bad setting.
     """
-    env = os.environ if environ is None else environ
-    if path is None and env.get(ENV_PREFIX + "CONFIG"):
-        path = env[ENV_PREFIX + "CONFIG"]
-    raw = read_toml(path) if path is not None else {}
-    problems: list[str] = []
-    tables = {}
-    for table in ("server", "auth"):
-        value = raw.get(table, {})
-        if not isinstance(value, Mapping):
-            problems.append(f"{table} must be a table")
-            value = {}
-        tables[table] = value
-    server = _load_table(ServerSettings, tables["server"], "server", env, problems)
-    auth = _load_table(AuthSettings, tables["auth"], "auth", env, problems)
-    if problems:
-        raise SimutradorError(
-            ErrorCode.VALIDATION_FAILED, "invalid configuration: " + "; ".join(problems), {"problems": problems}
-        )
-    return server, auth
+    loaded = load_settings({"server": ServerSettings, "auth": AuthSettings}, path, environ)
+    return loaded["server"], loaded["auth"]

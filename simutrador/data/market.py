@@ -160,7 +160,7 @@ class MarketDataValidator:
         """
         problems: list[Problem] = []
         limits = self._settings.limits_for(plan)
-        begin, finish = check_dates(start, end, limits, self._clock(), problems)
+        begin, finish = check_dates(start, end, self._clock(), problems)
         if symbols is None:
             return ValidationResult(is_valid=not problems, problems=tuple(problems))
         normalized = check_symbols(tuple(symbols), limits, problems)

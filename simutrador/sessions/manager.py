@@ -1,19 +1,19 @@
-"""`SessionManager`: owns every live session, its limits and its expiry.
+"""`SessionManager`: the rules for sessions — limits, hourly windows, expiry, state events.
 
-Sessions are stored per owner (``user_id → session_id → Session``), so every
-lookup is owner-scoped: another user's session answers ``SESSION_NOT_FOUND``,
-exactly like a missing one. All mutation happens under one lock after every check
-has passed, so a refused operation changes nothing. Expiry uses a lazy min-heap of
-``(expires_at, user_id, session_id)``: `cleanup_expired_sessions` pops only what
-is due, and entries made stale by a later touch are skipped.
+Storage is not its business: it keeps sessions in a `simutrador.storage.SessionStore`
+(in memory by default) and decides everything else. Every lookup is owner-scoped:
+another user's session answers ``SESSION_NOT_FOUND``, exactly like a missing one.
+Every check happens before the store is touched, under one lock, so a refused
+operation changes nothing. States change only by events through
+`simutrador.sessions.states.TRANSITIONS`; ``COMPLETED`` and ``ERROR`` sessions no
+longer count against the live-session cap. Every limit error names the setting that
+lifts it (its TOML path and environment variable).
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -23,9 +23,18 @@ import attrs
 from simutrador.clock import Clock, IdFactory, new_session_id, system_clock
 from simutrador.errors import ErrorCode, SimutradorError
 from simutrador.sessions.models import EMPTY_MAPPING, DataRange, Session, SessionParams
-from simutrador.sessions.states import SessionState, check_transition
-from simutrador.sessions.validation import CheckedParams, Problem, check_metadata, check_params, raise_problems
+from simutrador.sessions.states import LIVE_STATES, SessionEvent, SessionState, apply_event
+from simutrador.sessions.validation import (
+    CheckedParams,
+    Problem,
+    check_metadata,
+    check_params,
+    plural,
+    raise_problems,
+)
 from simutrador.settings import EffectiveLimits, EngineSettings, Plan
+from simutrador.storage.base import SessionStore
+from simutrador.storage.memory import MemoryStore
 
 __all__ = ["MarketCheck", "MarketFindings", "SessionManager"]
 
@@ -33,10 +42,8 @@ logger = logging.getLogger(__name__)
 
 _HOUR: Final = timedelta(hours=1)
 _MAX_USER_ID_LENGTH: Final = 128
-_MUTABLE_FIELDS: Final = frozenset({"metadata", "state", "error_message"})
 _ID_ATTEMPTS: Final = 8
-_NO_SESSIONS: Final[dict[str, Session]] = {}
-_NO_CREATIONS: Final[deque[datetime]] = deque()
+_KEPT_ALIVE: Final = frozenset({SessionState.RUNNING})
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -47,11 +54,14 @@ class MarketFindings:
         data_provider: The provider the session will use.
         data_ranges: Per symbol, the data actually available.
         estimated_ticks: Time steps the simulation will take.
+        estimated_bars: Bars it will read (each symbol's bars in the range); 0 when
+            not computed, in which case ticks x symbols bounds it.
     """
 
     data_provider: str
     data_ranges: Mapping[str, DataRange] = EMPTY_MAPPING
     estimated_ticks: int = 0
+    estimated_bars: int = 0
 
 
 MarketCheck = Callable[[CheckedParams, EffectiveLimits, list[Problem]], MarketFindings]
@@ -76,6 +86,7 @@ class SessionManager:
         clock: Source of the current time (aware UTC).
         id_factory: Source of new session ids.
         market_check: Validation against market data (format-only when None).
+        store: Where sessions are kept (a new `MemoryStore` when None).
     """
 
     def __init__(
@@ -85,6 +96,7 @@ class SessionManager:
         clock: Clock = system_clock,
         id_factory: IdFactory = new_session_id,
         market_check: MarketCheck | None = None,
+        store: SessionStore | None = None,
     ) -> None:
         self._settings = settings or EngineSettings()
         self._clock = clock
@@ -92,10 +104,7 @@ class SessionManager:
         self._market_check = market_check or format_only_check
         self._timeout = timedelta(minutes=self._settings.session.session_timeout_minutes)
         self._lock = threading.Lock()
-        self._sessions: dict[str, dict[str, Session]] = {}
-        self._created: dict[str, deque[datetime]] = {}
-        self._expiry: list[tuple[datetime, str, str]] = []
-        self._live = 0
+        self._store: SessionStore = store if store is not None else MemoryStore()
 
     @property
     def settings(self) -> EngineSettings:
@@ -103,14 +112,24 @@ class SessionManager:
         return self._settings
 
     @property
+    def store(self) -> SessionStore:
+        """Where the sessions are kept."""
+        return self._store
+
+    @property
     def live_session_count(self) -> int:
         """How many sessions are stored (expired ones count until cleaned up)."""
-        return self._live
+        return len(self._store)
 
     # -- creation -----------------------------------------------------------------
 
     def create_session(self, user_id: str, params: SessionParams, *, plan: Plan | None = None) -> Session:
         """Validate `params` and store a new ``READY`` session owned by `user_id`.
+
+        Args:
+            user_id: The owner.
+            params: What to simulate.
+            plan: The caller's plan; None applies only the session settings.
 
         Raises:
             SimutradorError: ``VALIDATION_FAILED``, ``INVALID_SYMBOL``,
@@ -124,36 +143,30 @@ class SessionManager:
         limits = self._settings.limits_for(plan)
         checked, problems = check_params(params, settings=self._settings.session, limits=limits, now=now)
         findings = self._market_check(checked, limits, problems)
+        if not problems:
+            _check_bars(checked, findings, limits, problems)
         raise_problems(problems)
-        state = check_transition(SessionState.INITIALIZING, SessionState.READY)
+        state = apply_event(SessionState.INITIALIZING, SessionEvent.READY)
         with self._lock:
-            owned = self._sessions.get(user_id, _NO_SESSIONS)
-            if len(owned) >= limits.max_live_sessions:  # only at the cap can expired ones matter
-                self._drop_expired(user_id, owned, now)
-                owned = self._sessions.get(user_id, _NO_SESSIONS)
-            if len(owned) >= limits.max_live_sessions:
+            live = self._live_sessions(user_id, now)
+            if live >= limits.max_live_sessions:
+                source = limits.source("max_live_sessions")
                 raise SimutradorError(
                     ErrorCode.SESSION_LIMIT_EXCEEDED,
-                    f"user already holds {len(owned)} live sessions, the most the {limits.plan.value} plan allows",
+                    f"you already hold {plural(live, 'live session')}, the most {limits.plan_label} allows; "
+                    f"delete one or let it finish (completed sessions do not count), or raise the limit: "
+                    f"{source.hint()}",
                     {
-                        "live_sessions": len(owned),
+                        "live_sessions": live,
                         "max_live_sessions": limits.max_live_sessions,
-                        "plan": limits.plan.value,
+                        "plan": None if limits.plan is None else limits.plan.value,
+                        "setting": source.setting,
+                        "env": source.env,
                     },
                 )
-            window = self._created.get(user_id, _NO_CREATIONS)
-            cutoff = now - _HOUR
-            while window and window[0] <= cutoff:
-                window.popleft()
-            if len(window) >= limits.sessions_per_hour:
-                retry_after = window[0] + _HOUR - now
-                raise SimutradorError(
-                    ErrorCode.RATE_LIMIT_EXCEEDED,
-                    f"at most {limits.sessions_per_hour} sessions per hour on the {limits.plan.value} plan",
-                    {"sessions_per_hour": limits.sessions_per_hour, "plan": limits.plan.value},
-                    retry_after_ms=max(1, -(-retry_after // timedelta(milliseconds=1))),
-                )
-            session_id = self._choose_id(checked.session_id, owned)
+            if limits.sessions_per_hour is not None:
+                self._check_hourly(user_id, now, limits, limits.sessions_per_hour)
+            session_id = self._choose_id(user_id, checked.session_id)
             session = Session(
                 session_id=session_id,
                 user_id=user_id,
@@ -172,18 +185,44 @@ class SessionManager:
                 data_ranges=findings.data_ranges,
                 estimated_ticks=findings.estimated_ticks,
             )
-            self._sessions.setdefault(user_id, {})[session_id] = session
-            # re-inserted last: the dict stays ordered by each user's latest creation
-            window = self._created.pop(user_id, None) or deque()
-            window.append(now)
-            self._created[user_id] = window
-            self._live += 1
-            heapq.heappush(self._expiry, (session.expires_at, user_id, session_id))
+            self._store.save(session)
+            self._store.record_creation(user_id, now)
         return session
 
-    def _choose_id(self, requested: str | None, owned: dict[str, Session]) -> str:
+    def _live_sessions(self, user_id: str, now: datetime) -> int:
+        """Sessions of `user_id` that count against the cap (expired ones are dropped first)."""
+        owned = self._store.sessions_of(user_id)
+        if not owned:
+            return 0
+        expired = [s for s in owned if self._is_expired(s, now)]
+        for session in expired:
+            self._store.remove(user_id, session.session_id)
+        return sum(1 for s in self._store.sessions_of(user_id) if s.state in LIVE_STATES)
+
+    def _check_hourly(self, user_id: str, now: datetime, limits: EffectiveLimits, per_hour: int) -> None:
+        window = self._store.creations_since(user_id, now - _HOUR)
+        if len(window) < per_hour:
+            return
+        retry_after = window[0] + _HOUR - now
+        retry_ms = max(1, -(-retry_after // timedelta(milliseconds=1)))
+        source = limits.source("sessions_per_hour")
+        minutes = max(1, -(-retry_ms // 60_000))
+        raise SimutradorError(
+            ErrorCode.RATE_LIMIT_EXCEEDED,
+            f"at most {plural(per_hour, 'session')} per hour on {limits.plan_label}; "
+            f"try again in {plural(minutes, 'minute')}, or raise the limit: {source.hint()}",
+            {
+                "sessions_per_hour": per_hour,
+                "plan": None if limits.plan is None else limits.plan.value,
+                "setting": source.setting,
+                "env": source.env,
+            },
+            retry_after_ms=retry_ms,
+        )
+
+    def _choose_id(self, user_id: str, requested: str | None) -> str:
         if requested is not None:
-            if requested in owned:
+            if self._store.get(user_id, requested) is not None:
                 raise SimutradorError(
                     ErrorCode.VALIDATION_FAILED,
                     f"session_id {requested!r} is already in use",
@@ -192,7 +231,7 @@ class SessionManager:
             return requested
         for _ in range(_ID_ATTEMPTS):
             candidate = self._new_id()
-            if candidate not in owned:
+            if self._store.get(user_id, candidate) is None:
                 return candidate
         raise SimutradorError(ErrorCode.INTERNAL_ERROR, "the session id factory keeps returning ids in use")
 
@@ -210,98 +249,68 @@ class SessionManager:
             return self._find(user_id, session_id, now)
 
     def list_user_sessions(self, user_id: str) -> list[Session]:
-        """The live sessions of `user_id`, oldest first."""
+        """The sessions of `user_id` that have not expired, oldest first."""
         now = self._clock()
         with self._lock:
-            owned = self._sessions.get(user_id, {})
-            return sorted((s for s in owned.values() if not self._is_expired(s, now)), key=lambda s: s.created_at)
+            owned = self._store.sessions_of(user_id)
+            return sorted((s for s in owned if not self._is_expired(s, now)), key=lambda s: s.created_at)
 
     def _find(self, user_id: object, session_id: object, now: datetime) -> Session:
-        owned = self._sessions.get(user_id) if isinstance(user_id, str) else None
-        session = owned.get(session_id) if owned is not None and isinstance(session_id, str) else None
+        session = (
+            self._store.get(user_id, session_id) if isinstance(user_id, str) and isinstance(session_id, str) else None
+        )
         if session is None or self._is_expired(session, now):
             raise _not_found(session_id)
         return session
 
     @staticmethod
     def _is_expired(session: Session, now: datetime) -> bool:
-        return now >= session.expires_at and session.state is not SessionState.RUNNING
+        return now >= session.expires_at and session.state not in _KEPT_ALIVE
 
     # -- changes ------------------------------------------------------------------
 
-    def update_session(self, user_id: str, session_id: str, updates: Mapping[str, Any]) -> Session:
-        """Change `metadata`, `state` (through the transition table) or `error_message`.
-
-        Every key is checked before anything changes; the session's expiry is
-        renewed.
+    def update_metadata(self, user_id: str, session_id: str, metadata: Mapping[str, Any]) -> Session:
+        """Replace a session's metadata (checked like at creation); renews its expiry.
 
         Raises:
-            SimutradorError: ``SESSION_NOT_FOUND``; ``VALIDATION_FAILED`` for unknown
-                or immutable fields and bad values; ``INVALID_STATE_TRANSITION``.
+            SimutradorError: ``SESSION_NOT_FOUND``; ``VALIDATION_FAILED`` for metadata
+                that is not JSON-like or too large.
         """
         problems: list[Problem] = []
-        unknown = sorted(str(k) for k in updates if k not in _MUTABLE_FIELDS)
-        if unknown:
-            problems.append(
-                Problem(
-                    code=ErrorCode.VALIDATION_FAILED,
-                    field=unknown[0],
-                    message=f"cannot update {', '.join(unknown)}: only {', '.join(sorted(_MUTABLE_FIELDS))} can change",
-                )
-            )
-        changes: dict[str, Any] = {}
-        if "metadata" in updates:
-            changes["metadata"] = check_metadata(updates["metadata"], self._settings.session, problems)
-        target: SessionState | None = None
-        if "state" in updates:
-            try:
-                target = SessionState(updates["state"])
-            except ValueError:
-                problems.append(
-                    Problem(
-                        code=ErrorCode.VALIDATION_FAILED,
-                        field="state",
-                        message=f"state must be one of {', '.join(SessionState)}",
-                    )
-                )
-        if "error_message" in updates:
-            message = updates["error_message"]
-            if message is not None and (not isinstance(message, str) or len(message) > 1000):
-                problems.append(
-                    Problem(
-                        code=ErrorCode.VALIDATION_FAILED, field="error_message", message="error_message must be text"
-                    )
-                )
-            changes["error_message"] = message
+        frozen = check_metadata(metadata, self._settings.session, problems)
         raise_problems(problems)
-        return self._change(user_id, session_id, target, changes)
+        return self._change(user_id, session_id, None, {"metadata": frozen})
 
-    def transition(
-        self, user_id: str, session_id: str, target: SessionState, *, error_message: str | None = None
+    def apply_event(
+        self, user_id: str, session_id: str, event: SessionEvent, *, error_message: str | None = None
     ) -> Session:
-        """Move a session to `target` if the transition table allows it.
+        """Move a session by `event` through the transition table (the core's own operations call this).
+
+        Args:
+            user_id: The owner.
+            session_id: The session.
+            event: What happened (START, PAUSE, RESUME, FINISH, FAIL).
+            error_message: Why, with FAIL.
 
         Raises:
-            SimutradorError: ``SESSION_NOT_FOUND`` or ``INVALID_STATE_TRANSITION``.
+            SimutradorError: ``SESSION_NOT_FOUND`` or ``INVALID_STATE_TRANSITION``
+                (and nothing changes).
         """
         changes = {"error_message": error_message} if error_message is not None else {}
-        return self._change(user_id, session_id, target, changes)
+        return self._change(user_id, session_id, event, changes)
 
     def touch_session(self, user_id: str, session_id: str) -> Session:
         """Renew a session's expiry without changing anything else."""
         return self._change(user_id, session_id, None, {})
 
-    def _change(self, user_id: str, session_id: str, target: SessionState | None, changes: dict[str, Any]) -> Session:
+    def _change(self, user_id: str, session_id: str, event: SessionEvent | None, changes: dict[str, Any]) -> Session:
         now = self._clock()
         with self._lock:
             session = self._find(user_id, session_id, now)
-            if target is not None:
-                changes["state"] = check_transition(session.state, target, session_id=session_id)
+            if event is not None:
+                changes["state"] = apply_event(session.state, event, session_id=session_id)
             updated = attrs.evolve(session, updated_at=now, expires_at=now + self._timeout, **changes)
-            self._sessions[user_id][session_id] = updated
-            heapq.heappush(self._expiry, (updated.expires_at, user_id, session_id))
-            if len(self._expiry) > 4 * self._live + 64:
-                self._rebuild_heap()
+            self._store.save(updated)
         return updated
 
     def delete_session(self, user_id: str, session_id: str) -> Session:
@@ -313,7 +322,7 @@ class SessionManager:
         now = self._clock()
         with self._lock:
             session = self._find(user_id, session_id, now)
-            self._remove(user_id, session_id)
+            self._store.remove(user_id, session_id)
         return session
 
     # -- expiry -------------------------------------------------------------------
@@ -327,42 +336,44 @@ class SessionManager:
         now = self._clock()
         removed = 0
         with self._lock:
-            heap = self._expiry
-            while heap and heap[0][0] <= now:
-                expires_at, user_id, session_id = heapq.heappop(heap)
-                session = self._sessions.get(user_id, {}).get(session_id)
-                if session is None or session.expires_at != expires_at or session.state is SessionState.RUNNING:
-                    continue  # stale entry, deleted, or kept alive while running
-                self._remove(user_id, session_id)
+            for session in self._store.due(now):
+                if session.state in _KEPT_ALIVE:
+                    continue  # kept alive while running; offered again once saved with a new expiry
+                self._store.remove(session.user_id, session.session_id)
                 removed += 1
-            cutoff = now - _HOUR
-            idle: list[str] = []
-            for user_id, window in self._created.items():  # oldest latest-creation first
-                if window and window[-1] > cutoff:
-                    break
-                idle.append(user_id)
-            for user_id in idle:
-                del self._created[user_id]
+            self._store.forget_creations_before(now - _HOUR)
         if removed:
             logger.debug("expired %d sessions", removed)
         return removed
 
-    def _drop_expired(self, user_id: str, owned: dict[str, Session], now: datetime) -> None:
-        for session_id in [sid for sid, s in owned.items() if self._is_expired(s, now)]:
-            self._remove(user_id, session_id)
 
-    def _remove(self, user_id: str, session_id: str) -> None:
-        owned = self._sessions[user_id]
-        del owned[session_id]
-        self._live -= 1
-        if not owned:
-            del self._sessions[user_id]
-
-    def _rebuild_heap(self) -> None:
-        self._expiry = [
-            (s.expires_at, user_id, sid) for user_id, owned in self._sessions.items() for sid, s in owned.items()
-        ]
-        heapq.heapify(self._expiry)
+def _check_bars(
+    checked: CheckedParams, findings: MarketFindings, limits: EffectiveLimits, problems: list[Problem]
+) -> None:
+    """Refuse a session that would read more bars than the plan allows."""
+    maximum = limits.max_bars_per_session
+    if maximum is None:
+        return
+    bars = findings.estimated_bars or findings.estimated_ticks * len(checked.symbols)
+    if bars <= maximum:
+        return
+    source = limits.source("max_bars_per_session")
+    problems.append(
+        Problem(
+            code=ErrorCode.VALIDATION_FAILED,
+            field="end_date",
+            message=(
+                f"this session would simulate {bars:,} bars, more than the {maximum:,} {limits.plan_label} allows; "
+                f"shorten the range, use fewer symbols or a coarser timeframe, or raise the limit: {source.hint()}"
+            ),
+            details={
+                "estimated_bars": bars,
+                "max_bars_per_session": maximum,
+                "setting": source.setting,
+                "env": source.env,
+            },
+        )
+    )
 
 
 def _check_user_id(user_id: object) -> None:

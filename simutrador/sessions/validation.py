@@ -15,8 +15,8 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Final, cast
 
@@ -24,8 +24,9 @@ import attrs
 
 from simutrador.data.symbols import MAX_SYMBOL_LENGTH, SymbolProblem, normalize_symbol
 from simutrador.errors import ErrorCode, SimutradorError
+from simutrador.parsing import MAX_TEXT_LENGTH, ParseError, parse_moment, parse_money
 from simutrador.sessions.models import EMPTY_MAPPING, SessionParams
-from simutrador.settings import EffectiveLimits, SessionSettings
+from simutrador.settings import ENV_PREFIX, EffectiveLimits, SessionSettings
 
 __all__ = [
     "CheckedParams",
@@ -34,20 +35,15 @@ __all__ = [
     "check_metadata",
     "check_params",
     "check_symbols",
-    "parse_moment",
-    "parse_money",
+    "plural",
     "raise_problems",
 ]
 
-MAX_TEXT_LENGTH: Final = 64
-"""Longest string accepted for dates, numbers and the data provider."""
 MAX_COMMISSION_PER_SHARE: Final = Decimal(100)
 MAX_SLIPPAGE_BPS: Final = Decimal(10_000)
 _MAX_METADATA_KEY_LENGTH: Final = 128
 _SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]*")
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,4})?", re.ASCII)
 _CENT: Final = Decimal("0.01")
-_END_OF_DAY: Final = time(23, 59, 59, 999999)
 
 _CODE_PRIORITY: Final = (
     ErrorCode.VALIDATION_FAILED,
@@ -105,6 +101,16 @@ class CheckedParams:
     session_id: str | None
 
 
+def plural(count: int, noun: str) -> str:
+    """``"1 live session"``, ``"5 live sessions"``: a count as a person writes it.
+
+    Example:
+        >>> plural(1, "live session"), plural(1000, "symbol")
+        ('1 live session', '1,000 symbols')
+    """
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def raise_problems(problems: Sequence[Problem], extra_details: Mapping[str, Any] | None = None) -> None:
     """Raise one `SimutradorError` for all `problems` (no-op when there are none).
 
@@ -122,63 +128,6 @@ def raise_problems(problems: Sequence[Problem], extra_details: Mapping[str, Any]
     if extra_details:
         details.update(extra_details)
     raise SimutradorError(code, "; ".join(p.message for p in problems), details)
-
-
-def parse_moment(value: object, *, end_of_day: bool) -> datetime | str:
-    """Turn a date, datetime or ISO string into an aware UTC datetime.
-
-    A naive datetime is UTC; a bare date means the whole day (its first or last
-    microsecond, by `end_of_day`). Returns a reason string when `value` is unusable.
-    """
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if isinstance(value, date):
-        return datetime.combine(value, _END_OF_DAY if end_of_day else time(0), tzinfo=UTC)
-    if not isinstance(value, str):
-        return f"expected a date or ISO-8601 datetime string, got {type(value).__name__}"
-    if len(value) > MAX_TEXT_LENGTH:
-        return "not a date (YYYY-MM-DD) or ISO-8601 datetime"
-    return _parse_moment_text(value, end_of_day)
-
-
-@functools.lru_cache(maxsize=4096)
-def _parse_moment_text(value: str, end_of_day: bool) -> datetime | str:
-    text = value.strip()
-    if not text.isascii():
-        return "not a date (YYYY-MM-DD) or ISO-8601 datetime"
-    try:
-        if len(text) == 10:
-            return parse_moment(date.fromisoformat(text), end_of_day=end_of_day)
-        return parse_moment(datetime.fromisoformat(text), end_of_day=end_of_day)
-    except ValueError:
-        return "not a date (YYYY-MM-DD) or ISO-8601 datetime"
-    except OverflowError:  # pragma: no cover - astimezone at the edge of datetime's range
-        return "date out of range"
-
-
-def parse_money(value: object) -> Decimal | str:
-    """Turn a Decimal, int, float or numeric string into a finite Decimal.
-
-    Returns a reason string for booleans, NaN/Infinity, malformed strings and
-    other types.
-    """
-    if isinstance(value, bool):
-        return "expected a number, got a boolean"
-    if isinstance(value, Decimal):
-        return value if value.is_finite() else "must be a finite number"
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(repr(value)) if math.isfinite(value) else "must be a finite number"
-    if isinstance(value, str):
-        text = value.strip()
-        if len(text) > MAX_TEXT_LENGTH or not _NUMBER.fullmatch(text):
-            return "expected a decimal number"
-        try:
-            return Decimal(text)
-        except InvalidOperation:  # pragma: no cover - the pattern admits only valid literals
-            return "expected a decimal number"
-    return f"expected a number, got {type(value).__name__}"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -212,9 +161,15 @@ def check_symbols(raw: object, limits: EffectiveLimits, problems: list[Problem])
                 code=ErrorCode.VALIDATION_FAILED,
                 field="symbols",
                 message=(
-                    f"too many symbols: {len(items)} > {limits.max_symbols} allowed on the {limits.plan.value} plan"
+                    f"too many symbols: {len(items)}, while {limits.plan_label} allows "
+                    f"{limits.max_symbols} per session; {limits.source('max_symbols').hint()}"
                 ),
-                details={"count": len(items), "max_symbols": limits.max_symbols},
+                details={
+                    "count": len(items),
+                    "max_symbols": limits.max_symbols,
+                    "setting": limits.source("max_symbols").setting,
+                    "env": limits.source("max_symbols").env,
+                },
             )
         )
         return ()
@@ -257,20 +212,24 @@ def check_symbols(raw: object, limits: EffectiveLimits, problems: list[Problem])
 
 
 def check_dates(
-    raw_start: object, raw_end: object, limits: EffectiveLimits, now: datetime, problems: list[Problem]
+    raw_start: object, raw_end: object, now: datetime, problems: list[Problem]
 ) -> tuple[datetime, datetime]:
-    """Parse a date range and check order, the future and the plan's span; append problems.
+    """Parse a date range and check its order and that it is not in the future; append problems.
+
+    No plan limits the span of a range: ten years of daily bars are as welcome as a
+    day of minute bars (the plans limit a simulation's wall-clock time and bar count).
 
     Returns ``(start, end)``; meaningless when a problem was appended.
     """
-    start = parse_moment(raw_start, end_of_day=False)
-    end = parse_moment(raw_end, end_of_day=True)
-    for name, parsed in (("start_date", start), ("end_date", end)):
-        if isinstance(parsed, str):
-            problems.append(Problem(code=ErrorCode.INVALID_DATE_RANGE, field=name, message=f"{name}: {parsed}"))
-    if isinstance(start, str) or isinstance(end, str):
+    moments: list[datetime] = []
+    for name, raw, end_of_day in (("start_date", raw_start, False), ("end_date", raw_end, True)):
+        try:
+            moments.append(parse_moment(raw, end_of_day=end_of_day))
+        except ParseError as exc:
+            problems.append(Problem(code=ErrorCode.INVALID_DATE_RANGE, field=name, message=f"{name}: {exc}"))
+    if len(moments) < 2:
         return now, now
-    found = len(problems)
+    start, end = moments
     if start >= end:
         problems.append(
             Problem(code=ErrorCode.INVALID_DATE_RANGE, field="start_date", message="start_date must be before end_date")
@@ -285,27 +244,15 @@ def check_dates(
                     details={"now": now.isoformat()},
                 )
             )
-    max_span = timedelta(hours=limits.max_simulation_span_hours)
-    if len(problems) == found and end - start > max_span:
-        problems.append(
-            Problem(
-                code=ErrorCode.INVALID_DATE_RANGE,
-                field="end_date",
-                message=(
-                    f"the range spans {end - start}, longer than the {limits.max_simulation_span_hours} h "
-                    f"the {limits.plan.value} plan allows"
-                ),
-                details={"max_span_hours": limits.max_simulation_span_hours},
-            )
-        )
     return start, end
 
 
 def _check_capital(raw: object, settings: SessionSettings, problems: list[Problem]) -> Decimal:
-    value = parse_money(raw)
     field = "initial_capital"
-    if isinstance(value, str):
-        problems.append(Problem(code=ErrorCode.VALIDATION_FAILED, field=field, message=f"{field}: {value}"))
+    try:
+        value = parse_money(raw)
+    except ParseError as exc:
+        problems.append(Problem(code=ErrorCode.VALIDATION_FAILED, field=field, message=f"{field}: {exc}"))
         return Decimal(0)
     bounds = {
         "min_initial_capital": str(settings.min_initial_capital),
@@ -316,7 +263,10 @@ def _check_capital(raw: object, settings: SessionSettings, problems: list[Proble
             Problem(
                 code=ErrorCode.INSUFFICIENT_CAPITAL,
                 field=field,
-                message=f"{field} {value} is below the minimum {settings.min_initial_capital}",
+                message=(
+                    f"{field} {value} is below the minimum {settings.min_initial_capital} "
+                    f"(setting session.min_initial_capital, environment variable {ENV_PREFIX}MIN_INITIAL_CAPITAL)"
+                ),
                 details=bounds,
             )
         )
@@ -325,7 +275,10 @@ def _check_capital(raw: object, settings: SessionSettings, problems: list[Proble
             Problem(
                 code=ErrorCode.VALIDATION_FAILED,
                 field=field,
-                message=f"{field} {value} is above the maximum {settings.max_initial_capital}",
+                message=(
+                    f"{field} {value} is above the maximum {settings.max_initial_capital} "
+                    f"(setting session.max_initial_capital, environment variable {ENV_PREFIX}MAX_INITIAL_CAPITAL)"
+                ),
                 details=bounds,
             )
         )
@@ -337,9 +290,10 @@ def _check_capital(raw: object, settings: SessionSettings, problems: list[Proble
 
 
 def _check_fee(name: str, raw: object, maximum: Decimal, problems: list[Problem]) -> Decimal:
-    value = parse_money(raw)
-    if isinstance(value, str):
-        problems.append(Problem(code=ErrorCode.VALIDATION_FAILED, field=name, message=f"{name}: {value}"))
+    try:
+        value = parse_money(raw)
+    except ParseError as exc:
+        problems.append(Problem(code=ErrorCode.VALIDATION_FAILED, field=name, message=f"{name}: {exc}"))
         return Decimal(0)
     if not Decimal(0) <= value <= maximum:
         problems.append(
@@ -400,7 +354,10 @@ def check_metadata(raw: object, settings: SessionSettings, problems: list[Proble
             Problem(
                 code=ErrorCode.VALIDATION_FAILED,
                 field="metadata",
-                message=f"metadata is {size} bytes as JSON, more than the {settings.max_metadata_bytes} allowed",
+                message=(
+                    f"metadata is {size} bytes as JSON, more than the {settings.max_metadata_bytes} allowed "
+                    f"(setting session.max_metadata_bytes, environment variable {ENV_PREFIX}MAX_METADATA_BYTES)"
+                ),
             )
         )
     return frozen  # pyright: ignore[reportReturnType]
@@ -445,7 +402,7 @@ def check_params(
     problems: list[Problem] = []
     checked = CheckedParams(
         symbols=check_symbols(params.symbols, limits, problems),
-        start_date=(dates := check_dates(params.start_date, params.end_date, limits, now, problems))[0],
+        start_date=(dates := check_dates(params.start_date, params.end_date, now, problems))[0],
         end_date=dates[1],
         initial_capital=_check_capital(params.initial_capital, settings, problems),
         commission_per_share=_check_fee(

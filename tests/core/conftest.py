@@ -17,11 +17,24 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
+class PlanEngine(Engine):
+    """An engine whose callers all have one plan, as a server's clients do (None: no plan)."""
+
+    def __init__(self, settings: EngineSettings, *, plan: Plan | None, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        self.plan = plan
+
+    def create_session(self, user_id: str, params: SessionParams | None = None, **fields: Any) -> Any:
+        fields.setdefault("plan", self.plan)
+        return super().create_session(user_id, params, **fields)
+
+
 @pytest.fixture
 def make_engine(clock: ManualClock) -> Callable[..., Engine]:
-    def make(plan: Plan = Plan.PROFESSIONAL, **session: Any) -> Engine:
-        settings = EngineSettings(session=SessionSettings(**session), default_plan=plan)
-        return Engine(settings, clock=clock, id_factory=SequentialIds())
+    def make(plan: Plan | None = None, **session: Any) -> Engine:
+        return PlanEngine(
+            EngineSettings(session=SessionSettings(**session)), plan=plan, clock=clock, id_factory=SequentialIds()
+        )
 
     return make
 
@@ -32,7 +45,7 @@ def engine(make_engine: Callable[..., Engine]) -> Engine:
 
 
 def params(**overrides: Any) -> SessionParams:
-    """A valid request (professional plan), with fields overridden."""
+    """A valid request, with fields overridden."""
     fields: dict[str, Any] = {
         "symbols": ("AAPL", "MSFT"),
         "start_date": "2024-03-04",

@@ -6,6 +6,7 @@ import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from simutrador import Engine, EngineSettings, ErrorCode, Plan, PlanLimits, SessionSettings, SimutradorError
 from simutrador.testing import ManualClock
@@ -27,7 +28,7 @@ def run_threads(worker: Callable[[int], None]) -> None:
 
 
 def test_parallel_creates_and_deletes_across_users(clock: ManualClock) -> None:
-    engine = Engine(EngineSettings(default_plan=Plan.ENTERPRISE), clock=clock)
+    engine = Engine(clock=clock)
     created: list[list[str]] = [[] for _ in range(THREADS)]
 
     def worker(index: int) -> None:
@@ -42,7 +43,7 @@ def test_parallel_creates_and_deletes_across_users(clock: ManualClock) -> None:
     total = THREADS * 300
     deleted = THREADS * len(range(0, 300, 3))
     assert sum(len(c) for c in created) == total
-    assert engine.sessions.live_session_count == total - deleted
+    assert engine.live_session_count == total - deleted
     listed = sum(len(engine.list_sessions(f"user-{i}-{u}")) for i in range(THREADS) for u in range(100))
     assert listed == total - deleted
 
@@ -56,10 +57,10 @@ def test_one_user_racing_for_the_last_slots_gets_exactly_the_limit(clock: Manual
                 concurrent_sessions=1000,
                 symbols_per_session=5,
                 websocket_connections=1,
-                max_simulation_span_hours=24 * 365,
+                orders_per_minute=100,
+                max_simulation_duration=timedelta(days=365),
             )
         },
-        default_plan=Plan.ENTERPRISE,
     )
     engine = Engine(settings, clock=clock)
     outcomes: list[str] = []
@@ -68,7 +69,7 @@ def test_one_user_racing_for_the_last_slots_gets_exactly_the_limit(clock: Manual
     def worker(_index: int) -> None:
         for _ in range(20):
             try:
-                engine.create_session("alice", params(symbols="SPY", end_date="2024-03-04"))
+                engine.create_session("alice", params(symbols="SPY", end_date="2024-03-04"), plan=Plan.ENTERPRISE)
                 result = "ok"
             except SimutradorError as err:
                 result = err.code.value
@@ -78,11 +79,11 @@ def test_one_user_racing_for_the_last_slots_gets_exactly_the_limit(clock: Manual
     run_threads(worker)
     assert outcomes.count("ok") == 50
     assert outcomes.count(ErrorCode.SESSION_LIMIT_EXCEEDED.value) == THREADS * 20 - 50
-    assert len(engine.list_sessions("alice")) == 50 == engine.sessions.live_session_count
+    assert len(engine.list_sessions("alice")) == 50 == engine.live_session_count
 
 
 def test_racing_deletes_of_one_session_succeed_once(clock: ManualClock) -> None:
-    engine = Engine(EngineSettings(default_plan=Plan.ENTERPRISE), clock=clock)
+    engine = Engine(clock=clock)
     for round_ in range(20):
         sid = engine.create_session("alice", params(symbols="SPY", end_date="2024-03-04")).session_id
         wins: list[int] = []
@@ -96,11 +97,11 @@ def test_racing_deletes_of_one_session_succeed_once(clock: ManualClock) -> None:
 
         run_threads(worker)
         assert len(wins) == 1, round_
-        assert engine.sessions.live_session_count == 0
+        assert engine.live_session_count == 0
 
 
 def test_cleanup_racing_with_touches(clock: ManualClock) -> None:
-    engine = Engine(EngineSettings(default_plan=Plan.ENTERPRISE), clock=clock)
+    engine = Engine(clock=clock)
     users = [f"u{i}" for i in range(200)]
     sessions = [(u, engine.create_session(u, params(symbols="SPY", end_date="2024-03-04")).session_id) for u in users]
     clock.advance(minutes=59)
@@ -119,4 +120,4 @@ def test_cleanup_racing_with_touches(clock: ManualClock) -> None:
 
     run_threads(worker)
     removed.append(engine.cleanup_expired_sessions())
-    assert sum(removed) + engine.sessions.live_session_count == 200
+    assert sum(removed) + engine.live_session_count == 200

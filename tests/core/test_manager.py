@@ -10,12 +10,38 @@ from typing import Any
 import pytest
 
 from simutrador import Engine, EngineSettings, ErrorCode, Plan, Session, SessionState, SimutradorError
-from simutrador.testing import ManualClock
+from simutrador.sessions.manager import SessionManager
+from simutrador.sessions.states import SessionEvent
+from simutrador.storage import MemoryStore
+from simutrador.testing import ManualClock, SequentialIds
 from tests.core.conftest import params
+
+START, PAUSE, RESUME, FINISH, FAIL = (
+    SessionEvent.START,
+    SessionEvent.PAUSE,
+    SessionEvent.RESUME,
+    SessionEvent.FINISH,
+    SessionEvent.FAIL,
+)
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def manager(clock: ManualClock, store: MemoryStore) -> SessionManager:
+    """The rules alone (format checks only, no catalog), over a store the test can read."""
+    return SessionManager(EngineSettings(), clock=clock, id_factory=SequentialIds(), store=store)
+
+
+def listing(manager: SessionManager, *users: str) -> tuple[int, dict[str, list[Session]]]:
+    return manager.live_session_count, {u: manager.list_user_sessions(u) for u in users}
 
 
 def snapshot(engine: Engine, *users: str) -> tuple[int, dict[str, list[Session]]]:
-    return engine.sessions.live_session_count, {u: engine.list_sessions(u) for u in users}
+    return engine.live_session_count, {u: engine.list_sessions(u) for u in users}
 
 
 def expect_error(code: ErrorCode, action: Callable[[], Any]) -> SimutradorError:
@@ -53,7 +79,7 @@ class TestCreate:
         assert "symbolz" in err.details["fields"]
         assert "initial_capital" in err.details["fields"]
         expect_error(ErrorCode.VALIDATION_FAILED, lambda: engine.create_session("alice", params(), symbols="SPY"))
-        assert engine.sessions.live_session_count == 0
+        assert engine.live_session_count == 0
 
     def test_default_ids_are_random_and_long(self, clock: ManualClock) -> None:
         engine = Engine(clock=clock)
@@ -84,7 +110,7 @@ class TestCreate:
             ErrorCode.VALIDATION_FAILED, lambda: engine.create_session("alice", params(session_id=session_id))
         )
         assert err.details["fields"] == ["session_id"]
-        assert engine.sessions.live_session_count == 0
+        assert engine.live_session_count == 0
 
     def test_id_factory_collisions_are_retried_then_reported(self, clock: ManualClock) -> None:
         engine = Engine(EngineSettings(default_plan=Plan.ENTERPRISE), clock=clock, id_factory=lambda: "same")
@@ -99,12 +125,19 @@ class TestCreate:
 class TestLimits:
     def test_live_sessions_at_and_past_the_limit(self, engine: Engine) -> None:
         limit = engine.limits_for().max_live_sessions
-        assert limit == 5  # professional plan 10, session settings 5: the tighter wins
+        assert limit == 5  # no plan: the session settings alone
         for _ in range(limit):
             engine.create_session("alice", params())
         before = snapshot(engine, "alice")
         err = expect_error(ErrorCode.SESSION_LIMIT_EXCEEDED, lambda: engine.create_session("alice", params()))
         assert err.details["max_live_sessions"] == 5
+        assert err.details["setting"] == "session.max_sessions_per_user"
+        assert err.details["env"] == "SIMUTRADOR_MAX_SESSIONS_PER_USER"
+        assert err.message == (
+            "you already hold 5 live sessions, the most this engine allows; delete one or let it finish "
+            "(completed sessions do not count), or raise the limit: the setting session.max_sessions_per_user "
+            "(environment variable SIMUTRADOR_MAX_SESSIONS_PER_USER) raises it"
+        )
         assert snapshot(engine, "alice") == before
         engine.create_session("bob", params())  # other users are not affected
         engine.delete_session("alice", "session-1")
@@ -112,42 +145,120 @@ class TestLimits:
 
     def test_plan_limit_is_tighter_than_settings(self, engine: Engine) -> None:
         engine.create_session("alice", params(symbols="SPY", end_date="2024-03-04"), plan=Plan.FREE)
-        expect_error(
+        err = expect_error(
             ErrorCode.SESSION_LIMIT_EXCEEDED,
             lambda: engine.create_session("alice", params(symbols="SPY", end_date="2024-03-04"), plan=Plan.FREE),
         )
+        assert err.message.startswith("you already hold 1 live session, the most the free plan allows;")
+        assert "SIMUTRADOR_FREE_CONCURRENT_SESSIONS" in err.message
+        assert err.details["plan"] == "free"
 
-    def test_sessions_per_hour_sliding_window(self, make_engine: Callable[..., Engine], clock: ManualClock) -> None:
-        engine = make_engine(plan=Plan.FREE, max_sessions_per_user=5)
+    def test_the_embedded_engine_runs_ordinary_backtests(self, clock: ManualClock) -> None:
+        clock.set(datetime(2026, 6, 1, tzinfo=UTC))
+        engine = Engine(clock=clock)  # no plan: the seed's example, a leap year, ten years of daily bars
+        seed = engine.create_session(
+            "alice", symbols=["AAPL", "GOOGL"], start_date="2023-01-01", end_date="2023-12-31", initial_capital=100_000
+        )
+        assert seed.estimated_ticks > 240
+        leap = engine.create_session(
+            "alice", symbols="SPY", start_date="2024-01-01", end_date="2024-12-31", initial_capital=100_000
+        )
+        assert leap.end_date - leap.start_date > timedelta(days=365)
+        decade = engine.create_session(
+            "alice", symbols="SPY", start_date="2016-01-04", end_date="2025-12-31", initial_capital=100_000
+        )
+        assert decade.estimated_ticks > 2500
+        for _ in range(25):  # a parameter loop: create, (run), delete, again
+            sid = engine.create_session(
+                "bob", symbols="SPY", start_date="2023-01-01", end_date="2023-12-31", initial_capital=100_000
+            ).session_id
+            engine.delete_session("bob", sid)
+
+    @pytest.mark.parametrize("plan", list(Plan))
+    def test_every_plan_accepts_the_seeds_example_and_a_leap_year(self, engine: Engine, plan: Plan) -> None:
+        for end in ("2023-12-31", "2024-12-31"):
+            session = engine.create_session(
+                f"user-{end}",
+                symbols=["AAPL", "GOOGL"],
+                start_date=end[:4] + "-01-01",
+                end_date=end,
+                initial_capital=100_000,
+                plan=plan,
+            )
+            assert session.estimated_ticks > 240
+
+    def test_bars_per_session_limit_names_its_setting(self, clock: ManualClock) -> None:
+        clock.set(datetime(2026, 6, 1, tzinfo=UTC))
+        engine = Engine(clock=clock)
+        err = expect_error(
+            ErrorCode.VALIDATION_FAILED,
+            lambda: engine.create_session(
+                "alice",
+                symbols=["AAPL", "MSFT"],
+                start_date="2025-10-01",
+                end_date="2025-12-31",
+                initial_capital=100_000,
+                timeframe="1min",
+                plan=Plan.FREE,
+            ),
+        )
+        [problem] = err.details["problems"]
+        assert problem["max_bars_per_session"] == 1_000_000
+        assert problem["estimated_bars"] > 1_000_000
+        assert problem["env"] == "SIMUTRADOR_FREE_MAX_BARS_PER_SESSION"
+        assert "more than the 1,000,000 the free plan allows" in err.message
+        assert engine.live_session_count == 0
+
+    def test_completed_and_failed_sessions_do_not_count(self, manager: SessionManager) -> None:
+        request = params()
+        ids = [manager.create_session("alice", request).session_id for _ in range(5)]
+        expect_error(ErrorCode.SESSION_LIMIT_EXCEEDED, lambda: manager.create_session("alice", request))
+        manager.apply_event("alice", ids[0], START)
+        manager.apply_event("alice", ids[0], FINISH)
+        manager.apply_event("alice", ids[1], FAIL, error_message="boom")
+        manager.create_session("alice", request)
+        manager.create_session("alice", request)
+        assert len(manager.list_user_sessions("alice")) == 7  # the finished ones are still there to read
+        expect_error(ErrorCode.SESSION_LIMIT_EXCEEDED, lambda: manager.create_session("alice", request))
+
+    def test_sessions_per_hour_sliding_window(self, engine: Engine, clock: ManualClock) -> None:
         request = params(symbols="SPY", end_date="2024-03-04")
+        free = Plan.FREE
         first_at = clock()
         for i in range(5):
-            session = engine.create_session("alice", request)
+            session = engine.create_session("alice", request, plan=free)
             engine.delete_session("alice", session.session_id)  # deleted sessions still count
             clock.advance(minutes=1)
             assert i < 5
         before = snapshot(engine, "alice")
-        err = expect_error(ErrorCode.RATE_LIMIT_EXCEEDED, lambda: engine.create_session("alice", request))
+        err = expect_error(ErrorCode.RATE_LIMIT_EXCEEDED, lambda: engine.create_session("alice", request, plan=free))
         assert err.retry_after_ms == (first_at + timedelta(hours=1) - clock()) // timedelta(milliseconds=1)
         assert err.code.recoverable
+        assert err.message == (
+            "at most 5 sessions per hour on the free plan; try again in 55 minutes, or raise the limit: "
+            "the setting plans.free.sessions_per_hour (environment variable SIMUTRADOR_FREE_SESSIONS_PER_HOUR) raises it"
+        )
         assert snapshot(engine, "alice") == before
         clock.set(first_at + timedelta(hours=1) - timedelta(microseconds=1))
-        expect_error(ErrorCode.RATE_LIMIT_EXCEEDED, lambda: engine.create_session("alice", request))
+        expect_error(ErrorCode.RATE_LIMIT_EXCEEDED, lambda: engine.create_session("alice", request, plan=free))
         clock.set(first_at + timedelta(hours=1))
-        engine.delete_session("alice", engine.create_session("alice", request).session_id)
-        expect_error(ErrorCode.RATE_LIMIT_EXCEEDED, lambda: engine.create_session("alice", request))
-        engine.create_session("bob", request)
+        engine.delete_session("alice", engine.create_session("alice", request, plan=free).session_id)
+        expect_error(ErrorCode.RATE_LIMIT_EXCEEDED, lambda: engine.create_session("alice", request, plan=free))
+        engine.create_session("bob", request, plan=free)
+        for _ in range(10):  # without a plan there is no hourly cap
+            engine.delete_session("alice", engine.create_session("alice", request).session_id)
 
-    def test_symbols_per_session_at_and_past_the_limit(self, make_engine: Callable[..., Engine]) -> None:
-        engine = make_engine(plan=Plan.FREE)
+    def test_symbols_per_session_at_and_past_the_limit(self, engine: Engine) -> None:
         ok = ("AAPL", "MSFT", "SPY", "QQQ", "IBM")
-        engine.create_session("alice", params(symbols=ok, end_date="2024-03-04"))
+        engine.create_session("alice", params(symbols=ok, end_date="2024-03-04"), plan=Plan.FREE)
         err = expect_error(
             ErrorCode.VALIDATION_FAILED,
-            lambda: engine.create_session("bob", params(symbols=(*ok, "GE"), end_date="2024-03-04")),
+            lambda: engine.create_session("bob", params(symbols=(*ok, "GE"), end_date="2024-03-04"), plan=Plan.FREE),
         )
         assert err.details["problems"][0]["max_symbols"] == 5
-        assert engine.sessions.live_session_count == 1
+        assert err.details["problems"][0]["env"] == "SIMUTRADOR_FREE_SYMBOLS_PER_SESSION"
+        assert "too many symbols: 6, while the free plan allows 5 per session" in err.message
+        assert engine.live_session_count == 1
 
 
 class TestIsolation:
@@ -158,8 +269,7 @@ class TestIsolation:
         for action in (
             lambda: engine.get_session("bob", mine.session_id),
             lambda: engine.delete_session("bob", mine.session_id),
-            lambda: engine.update_session("bob", mine.session_id, {"metadata": {}}),
-            lambda: engine.transition("bob", mine.session_id, SessionState.RUNNING),
+            lambda: engine.update_metadata("bob", mine.session_id, {}),
             lambda: engine.touch_session("bob", mine.session_id),
             lambda: engine.get_session("carol", mine.session_id),
         ):
@@ -177,65 +287,55 @@ class TestIsolation:
 
 
 class TestUpdates:
-    def test_full_lifecycle_through_the_table(self, engine: Engine, clock: ManualClock) -> None:
-        session = engine.create_session("alice", params())
+    def test_full_lifecycle_through_the_table(self, manager: SessionManager, clock: ManualClock) -> None:
+        session = manager.create_session("alice", params())
         sid = session.session_id
         clock.advance(seconds=5)
-        running = engine.transition("alice", sid, SessionState.RUNNING)
+        running = manager.apply_event("alice", sid, START)
         assert running.state is SessionState.RUNNING
         assert running.updated_at == clock()
         assert running.created_at == session.created_at
-        assert engine.transition("alice", sid, SessionState.PAUSED).state is SessionState.PAUSED
-        assert engine.update_session("alice", sid, {"state": "running"}).state is SessionState.RUNNING
-        assert engine.transition("alice", sid, SessionState.COMPLETED).state is SessionState.COMPLETED
-        before = snapshot(engine, "alice")
-        err = expect_error(
-            ErrorCode.INVALID_STATE_TRANSITION, lambda: engine.transition("alice", sid, SessionState.RUNNING)
-        )
+        assert manager.apply_event("alice", sid, PAUSE).state is SessionState.PAUSED
+        assert manager.apply_event("alice", sid, RESUME).state is SessionState.RUNNING
+        assert manager.apply_event("alice", sid, FINISH).state is SessionState.COMPLETED
+        before = listing(manager, "alice")
+        err = expect_error(ErrorCode.INVALID_STATE_TRANSITION, lambda: manager.apply_event("alice", sid, START))
         assert err.details["current_state"] == "completed"
-        assert snapshot(engine, "alice") == before
+        assert listing(manager, "alice") == before
 
-    def test_error_state_records_the_reason(self, engine: Engine) -> None:
-        sid = engine.create_session("alice", params()).session_id
-        failed = engine.transition("alice", sid, SessionState.ERROR, error_message="feed died")
+    def test_error_state_records_the_reason(self, manager: SessionManager) -> None:
+        sid = manager.create_session("alice", params()).session_id
+        failed = manager.apply_event("alice", sid, FAIL, error_message="feed died")
         assert (failed.state, failed.error_message) == (SessionState.ERROR, "feed died")
+
+    def test_the_engine_has_no_public_way_to_set_a_state(self) -> None:
+        assert not hasattr(Engine, "transition")
+        assert not hasattr(Engine, "update_session")
+        assert not hasattr(Engine, "sessions")
 
     def test_update_metadata_is_copied_and_frozen(self, engine: Engine) -> None:
         sid = engine.create_session("alice", params()).session_id
         labels: dict[str, Any] = {"strategy": "momentum", "tags": ["a", {"b": 1}]}
-        updated = engine.update_session("alice", sid, {"metadata": labels, "error_message": None})
+        updated = engine.update_metadata("alice", sid, labels)
         labels["strategy"] = "changed"
         assert updated.metadata["strategy"] == "momentum"
         assert updated.metadata["tags"] == ("a", {"b": 1})
         with pytest.raises(TypeError):
             updated.metadata["x"] = 1  # type: ignore[index]
 
-    @pytest.mark.parametrize(
-        ("updates", "field"),
-        [
-            ({"symbols": ["MSFT"]}, "symbols"),
-            ({"initial_capital": 5}, "initial_capital"),
-            ({"bogus": 1}, "bogus"),
-            ({"state": "flying"}, "state"),
-            ({"metadata": "not an object"}, "metadata"),
-            ({"error_message": 12}, "error_message"),
-            ({"error_message": "x" * 1001}, "error_message"),
-        ],
-    )
-    def test_bad_updates_change_nothing(self, engine: Engine, updates: dict[str, Any], field: str) -> None:
+    @pytest.mark.parametrize("metadata", ["not an object", {"deep": [[[[[1]]]]]}, {"n": float("nan")}, {1: 2}])
+    def test_bad_metadata_changes_nothing(self, engine: Engine, metadata: Any) -> None:
         sid = engine.create_session("alice", params(metadata={"keep": True})).session_id
         before = snapshot(engine, "alice")
-        err = expect_error(
-            ErrorCode.VALIDATION_FAILED, lambda: engine.update_session("alice", sid, {"metadata": {}, **updates})
-        )
-        assert field in err.details["fields"]
+        err = expect_error(ErrorCode.VALIDATION_FAILED, lambda: engine.update_metadata("alice", sid, metadata))
+        assert err.details["fields"] == ["metadata"]
         assert snapshot(engine, "alice") == before
 
     def test_delete_returns_the_last_snapshot(self, engine: Engine) -> None:
         session = engine.create_session("alice", params())
         assert engine.delete_session("alice", session.session_id) == session
         expect_error(ErrorCode.SESSION_NOT_FOUND, lambda: engine.delete_session("alice", session.session_id))
-        assert engine.sessions.live_session_count == 0
+        assert engine.live_session_count == 0
 
 
 class TestExpiry:
@@ -247,10 +347,10 @@ class TestExpiry:
         clock.set(session.expires_at)
         expect_error(ErrorCode.SESSION_NOT_FOUND, lambda: engine.get_session("alice", session.session_id))
         assert engine.list_sessions("alice") == []
-        assert engine.sessions.live_session_count == 1  # still stored until cleaned up
+        assert engine.live_session_count == 1  # still stored until cleaned up
         assert engine.cleanup_expired_sessions() == 1
         assert engine.cleanup_expired_sessions() == 0
-        assert engine.sessions.live_session_count == 0
+        assert engine.live_session_count == 0
 
     def test_touch_and_updates_renew_expiry(self, engine: Engine, clock: ManualClock) -> None:
         sid = engine.create_session("alice", params()).session_id
@@ -262,18 +362,18 @@ class TestExpiry:
         clock.advance(minutes=10)
         assert engine.cleanup_expired_sessions() == 1
 
-    def test_running_sessions_never_expire(self, engine: Engine, clock: ManualClock) -> None:
-        sid = engine.create_session("alice", params()).session_id
-        idle = engine.create_session("alice", params()).session_id
-        engine.transition("alice", sid, SessionState.RUNNING)
+    def test_running_sessions_never_expire(self, manager: SessionManager, clock: ManualClock) -> None:
+        sid = manager.create_session("alice", params()).session_id
+        idle = manager.create_session("alice", params()).session_id
+        manager.apply_event("alice", sid, START)
         clock.advance(hours=5)
-        assert engine.cleanup_expired_sessions() == 1
-        assert engine.get_session("alice", sid).state is SessionState.RUNNING
-        expect_error(ErrorCode.SESSION_NOT_FOUND, lambda: engine.get_session("alice", idle))
-        paused = engine.transition("alice", sid, SessionState.PAUSED)
+        assert manager.cleanup_expired_sessions() == 1
+        assert manager.get_session("alice", sid).state is SessionState.RUNNING
+        expect_error(ErrorCode.SESSION_NOT_FOUND, lambda: manager.get_session("alice", idle))
+        paused = manager.apply_event("alice", sid, PAUSE)
         assert paused.expires_at == clock() + timedelta(minutes=60)
         clock.advance(minutes=60)
-        assert engine.cleanup_expired_sessions() == 1
+        assert manager.cleanup_expired_sessions() == 1
 
     def test_expired_sessions_free_the_live_limit(self, engine: Engine, clock: ManualClock) -> None:
         for _ in range(5):
@@ -282,33 +382,36 @@ class TestExpiry:
         clock.advance(minutes=60)
         engine.create_session("alice", params())
         assert len(engine.list_sessions("alice")) == 1
-        assert engine.sessions.live_session_count == 1
+        assert engine.live_session_count == 1
 
     def test_cleanup_forgets_only_users_idle_for_an_hour(
-        self, make_engine: Callable[..., Engine], clock: ManualClock
+        self, manager: SessionManager, store: MemoryStore, clock: ManualClock
     ) -> None:
-        engine = make_engine(plan=Plan.FREE, max_sessions_per_user=5)
         request = params(symbols="SPY", end_date="2024-03-04")
+        free = Plan.FREE
         for user in ("alice", "bob", "carol"):
-            engine.delete_session(user, engine.create_session(user, request).session_id)
+            manager.delete_session(user, manager.create_session(user, request, plan=free).session_id)
         clock.advance(minutes=40)
-        engine.delete_session("alice", engine.create_session("alice", request).session_id)  # alice moves last
+        manager.delete_session("alice", manager.create_session("alice", request, plan=free).session_id)  # alice last
         clock.advance(minutes=20)
-        engine.cleanup_expired_sessions()
-        assert list(engine.sessions._created) == ["alice"]  # bob and carol idle for an hour
+        manager.cleanup_expired_sessions()
+        assert store.tracked_creators == 1  # bob and carol idle for an hour
+        assert len(store.creations_since("alice", clock() - timedelta(hours=1))) == 1
         for _ in range(4):
-            engine.delete_session("alice", engine.create_session("alice", request).session_id)
+            manager.delete_session("alice", manager.create_session("alice", request, plan=free).session_id)
         # alice's window survived the sweep: five creations in the hour, the sixth is refused
-        expect_error(ErrorCode.RATE_LIMIT_EXCEEDED, lambda: engine.create_session("alice", request))
+        expect_error(ErrorCode.RATE_LIMIT_EXCEEDED, lambda: manager.create_session("alice", request, plan=free))
         clock.advance(minutes=60)
-        engine.cleanup_expired_sessions()
-        assert list(engine.sessions._created) == []
+        manager.cleanup_expired_sessions()
+        assert store.tracked_creators == 0
 
-    def test_many_touches_keep_the_heap_bounded(self, engine: Engine, clock: ManualClock) -> None:
-        sid = engine.create_session("alice", params()).session_id
+    def test_many_touches_keep_the_heap_bounded(
+        self, manager: SessionManager, store: MemoryStore, clock: ManualClock
+    ) -> None:
+        sid = manager.create_session("alice", params()).session_id
         for _ in range(500):
             clock.advance(seconds=1)
-            engine.touch_session("alice", sid)
-        assert len(engine.sessions._expiry) <= 4 * 1 + 64 + 1
+            manager.touch_session("alice", sid)
+        assert store.index_size <= 4 * 1 + 64 + 1
         clock.advance(minutes=60)
-        assert engine.cleanup_expired_sessions() == 1
+        assert manager.cleanup_expired_sessions() == 1

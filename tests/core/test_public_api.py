@@ -20,6 +20,7 @@ def test_exported_names_are_pinned() -> None:
         "ErrorCode",
         "ErrorType",
         "MarketDataValidator",
+        "MemoryStore",
         "Plan",
         "PlanLimits",
         "SampleCatalog",
@@ -27,10 +28,13 @@ def test_exported_names_are_pinned() -> None:
         "SessionParams",
         "SessionSettings",
         "SessionState",
+        "SessionStore",
         "Severity",
         "SimutradorError",
         "SymbolInfo",
         "ValidationResult",
+        "load_settings",
+        "setting",
     ]
     for name in simutrador.__all__:
         assert getattr(simutrador, name).__doc__, name

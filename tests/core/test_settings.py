@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,12 +19,26 @@ from simutrador.settings import (
     SessionSettings,
 )
 
-# plan -> (sessions_per_hour, concurrent_sessions, symbols_per_session, websocket_connections, max span hours)
-SEED_PLAN_LIMITS: dict[Plan, tuple[int, int, int, int, int]] = {
-    Plan.FREE: (5, 1, 5, 1, 24),
-    Plan.PROFESSIONAL: (50, 10, 50, 10, 168),
-    Plan.ENTERPRISE: (500, 100, 500, 100, 8760),
+# plan -> (sessions_per_hour, concurrent_sessions, symbols_per_session, websocket_connections,
+#          orders_per_minute, max_simulation_duration, max_bars_per_session (0 = unlimited)), as DESIGN §6 gives them
+SEED_PLAN_LIMITS: dict[Plan, tuple[int, int, int, int, int, timedelta, int]] = {
+    Plan.FREE: (5, 1, 5, 1, 100, timedelta(hours=24), 1_000_000),
+    Plan.PROFESSIONAL: (50, 10, 50, 10, 1_000, timedelta(weeks=1), 50_000_000),
+    Plan.ENTERPRISE: (500, 100, 500, 100, 10_000, timedelta(days=365), 0),
 }
+
+
+def plan_limits(values: tuple[int, int, int, int, int, timedelta, int]) -> PlanLimits:
+    per_hour, concurrent, symbols, websockets, orders, duration, bars = values
+    return PlanLimits(
+        sessions_per_hour=per_hour,
+        concurrent_sessions=concurrent,
+        symbols_per_session=symbols,
+        websocket_connections=websockets,
+        orders_per_minute=orders,
+        max_simulation_duration=duration,
+        max_bars_per_session=bars,
+    )
 
 
 def write_toml(tmp_path: Path, text: str, name: str = "simutrador.toml") -> Path:
@@ -67,14 +82,7 @@ def test_session_defaults_are_the_seeds() -> None:
 
 @pytest.mark.parametrize("plan", list(Plan), ids=lambda p: p.value)
 def test_plan_defaults_are_the_seeds(plan: Plan) -> None:
-    per_hour, concurrent, symbols, websockets, span = SEED_PLAN_LIMITS[plan]
-    expected = PlanLimits(
-        sessions_per_hour=per_hour,
-        concurrent_sessions=concurrent,
-        symbols_per_session=symbols,
-        websocket_connections=websockets,
-        max_simulation_span_hours=span,
-    )
+    expected = plan_limits(SEED_PLAN_LIMITS[plan])
     assert DEFAULT_PLAN_LIMITS[plan] == expected
     assert EngineSettings().plans[plan] == expected
 
@@ -88,7 +96,8 @@ def test_engine_defaults() -> None:
     assert settings.session == SessionSettings()
     assert settings.default_plan is Plan.FREE
     assert set(settings.plans) == set(Plan)
-    assert settings.limits_for() == settings.limits_for(Plan.FREE)
+    assert settings.limits_for() == settings.limits_for(None)
+    assert settings.limits_for().plan is None
 
 
 def test_settings_are_frozen() -> None:
@@ -109,23 +118,48 @@ def test_settings_are_frozen() -> None:
 @pytest.mark.parametrize(
     ("plan", "expected"),
     [
-        # plan: (max_live_sessions, sessions_per_hour, max_symbols, max span hours, websocket_connections)
-        (Plan.FREE, (1, 5, 5, 24, 1)),
-        (Plan.PROFESSIONAL, (5, 50, 50, 168, 10)),
-        (Plan.ENTERPRISE, (5, 500, 50, 8760, 100)),
+        # plan: (max_live_sessions, sessions_per_hour, max_symbols, websocket_connections, orders/min, duration, bars)
+        (Plan.FREE, (1, 5, 5, 1, 100, timedelta(hours=24), 1_000_000)),
+        (Plan.PROFESSIONAL, (5, 50, 50, 10, 1_000, timedelta(days=7), 50_000_000)),
+        (Plan.ENTERPRISE, (5, 500, 50, 100, 10_000, timedelta(days=365), None)),
     ],
     ids=lambda v: v.value if isinstance(v, Plan) else "",
 )
-def test_default_effective_limits(plan: Plan, expected: tuple[int, int, int, int, int]) -> None:
-    live, per_hour, symbols, span, websockets = expected
+def test_default_effective_limits(plan: Plan, expected: tuple[int, int, int, int, int, timedelta, int | None]) -> None:
+    live, per_hour, symbols, websockets, orders, duration, bars = expected
     assert EngineSettings().limits_for(plan) == EffectiveLimits(
         plan=plan,
         max_live_sessions=live,
         sessions_per_hour=per_hour,
         max_symbols=symbols,
-        max_simulation_span_hours=span,
         websocket_connections=websockets,
+        orders_per_minute=orders,
+        max_simulation_duration=duration,
+        max_bars_per_session=bars,
     )
+
+
+def test_no_plan_applies_only_the_session_settings() -> None:
+    limits = EngineSettings().limits_for(None)
+    assert limits == EffectiveLimits(plan=None, max_live_sessions=5, max_symbols=50)
+    assert limits.sessions_per_hour is None
+    assert limits.max_simulation_duration is None
+    assert limits.max_bars_per_session is None
+    assert limits.plan_label == "this engine"
+    assert limits.source("max_live_sessions").env == "SIMUTRADOR_MAX_SESSIONS_PER_USER"
+
+
+def test_each_limit_names_the_setting_that_decides_it() -> None:
+    settings = EngineSettings(session=SessionSettings(max_symbols_per_session=3))
+    free = settings.limits_for(Plan.FREE)
+    assert free.source("max_live_sessions").setting == "plans.free.concurrent_sessions"  # the plan is tighter
+    assert free.source("max_live_sessions").env == "SIMUTRADOR_FREE_CONCURRENT_SESSIONS"
+    assert free.source("max_symbols").setting == "session.max_symbols_per_session"  # the session setting is
+    assert free.source("max_symbols").env == "SIMUTRADOR_MAX_SYMBOLS_PER_SESSION"
+    assert free.source("sessions_per_hour").env == "SIMUTRADOR_FREE_SESSIONS_PER_HOUR"
+    pro = settings.limits_for(Plan.PROFESSIONAL)
+    assert pro.source("max_simulation_duration").env == "SIMUTRADOR_PROFESSIONAL_MAX_SIMULATION_DURATION"
+    assert pro.source("max_bars_per_session").setting == "plans.professional.max_bars_per_session"
 
 
 def test_limits_take_the_tighter_of_session_and_plan() -> None:
@@ -147,20 +181,14 @@ def test_limits_use_the_plan_when_session_settings_are_looser() -> None:
     assert professional.max_symbols == 50
 
 
-def test_limits_for_none_uses_the_default_plan() -> None:
+def test_the_default_plan_is_not_applied_to_embedded_callers() -> None:
     settings = EngineSettings(default_plan=Plan.PROFESSIONAL)
-    assert settings.limits_for() == settings.limits_for(None) == settings.limits_for(Plan.PROFESSIONAL)
-    assert settings.limits_for().plan is Plan.PROFESSIONAL
+    assert settings.limits_for().plan is None  # the default plan is for the server's tokens
+    assert settings.limits_for(Plan.PROFESSIONAL).plan is Plan.PROFESSIONAL
 
 
 def test_overriding_one_plan_keeps_the_others() -> None:
-    custom = PlanLimits(
-        sessions_per_hour=7,
-        concurrent_sessions=2,
-        symbols_per_session=3,
-        websocket_connections=4,
-        max_simulation_span_hours=48,
-    )
+    custom = plan_limits((7, 2, 3, 4, 60, timedelta(hours=48), 10))
     settings = EngineSettings(plans={Plan.FREE: custom})
     assert settings.plans[Plan.FREE] == custom
     assert settings.plans[Plan.PROFESSIONAL] == DEFAULT_PLAN_LIMITS[Plan.PROFESSIONAL]
@@ -170,8 +198,10 @@ def test_overriding_one_plan_keeps_the_others() -> None:
         max_live_sessions=2,
         sessions_per_hour=7,
         max_symbols=3,
-        max_simulation_span_hours=48,
         websocket_connections=4,
+        orders_per_minute=60,
+        max_simulation_duration=timedelta(hours=48),
+        max_bars_per_session=10,
     )
     # The module-level defaults were not touched.
     assert DEFAULT_PLAN_LIMITS[Plan.FREE].sessions_per_hour == 5
@@ -218,14 +248,12 @@ def test_min_capital_equal_to_max_is_allowed() -> None:
 
 
 def test_plan_limits_refuse_zero() -> None:
-    with pytest.raises(ValueError, match="sessions_per_hour"):
-        PlanLimits(
-            sessions_per_hour=0,
-            concurrent_sessions=1,
-            symbols_per_session=1,
-            websocket_connections=1,
-            max_simulation_span_hours=1,
-        )
+    with pytest.raises(ValueError, match="sessions_per_hour must be a whole number >= 1"):
+        plan_limits((0, 1, 1, 1, 1, timedelta(hours=1), 0))
+    with pytest.raises(ValueError, match="max_simulation_duration must be a positive duration"):
+        plan_limits((1, 1, 1, 1, 1, timedelta(0), 0))
+    with pytest.raises(TypeError):
+        plan_limits((1, 1, 1, 1, 1, 3600, 0))  # type: ignore[arg-type]
 
 
 # --- load: environment ----------------------------------------------------------------------------------
@@ -265,14 +293,15 @@ def test_load_plan_limits_from_env() -> None:
     settings = EngineSettings.load(
         environ={
             "SIMUTRADOR_FREE_SESSIONS_PER_HOUR": "9",
-            "SIMUTRADOR_ENTERPRISE_MAX_SIMULATION_SPAN_HOURS": "100",
+            "SIMUTRADOR_ENTERPRISE_MAX_SIMULATION_DURATION": "100h",
+            "SIMUTRADOR_PROFESSIONAL_MAX_BARS_PER_SESSION": "0",
         }
     )
     assert settings.plans[Plan.FREE] == attrs.evolve(DEFAULT_PLAN_LIMITS[Plan.FREE], sessions_per_hour=9)
     assert settings.plans[Plan.ENTERPRISE] == attrs.evolve(
-        DEFAULT_PLAN_LIMITS[Plan.ENTERPRISE], max_simulation_span_hours=100
+        DEFAULT_PLAN_LIMITS[Plan.ENTERPRISE], max_simulation_duration=timedelta(hours=100)
     )
-    assert settings.plans[Plan.PROFESSIONAL] == DEFAULT_PLAN_LIMITS[Plan.PROFESSIONAL]
+    assert settings.limits_for(Plan.PROFESSIONAL).max_bars_per_session is None  # 0 lifts the limit
     assert settings.limits_for(Plan.FREE).sessions_per_hour == 9
     assert settings.session == SessionSettings()
 
@@ -280,7 +309,7 @@ def test_load_plan_limits_from_env() -> None:
 def test_load_default_plan_from_env() -> None:
     settings = EngineSettings.load(environ={"SIMUTRADOR_DEFAULT_PLAN": "enterprise"})
     assert settings.default_plan is Plan.ENTERPRISE
-    assert settings.limits_for().plan is Plan.ENTERPRISE
+    assert settings.limits_for().plan is None
 
 
 def test_config_env_var_names_the_toml_file(tmp_path: Path) -> None:
@@ -338,17 +367,21 @@ def test_load_from_toml(tmp_path: Path) -> None:
         concurrent_sessions=10,
         symbols_per_session=50,
         websocket_connections=3,
-        max_simulation_span_hours=168,
+        orders_per_minute=1_000,
+        max_simulation_duration=timedelta(weeks=1),
+        max_bars_per_session=50_000_000,
     )
     assert settings.plans[Plan.FREE] == DEFAULT_PLAN_LIMITS[Plan.FREE]
     assert settings.plans[Plan.ENTERPRISE] == DEFAULT_PLAN_LIMITS[Plan.ENTERPRISE]
-    assert settings.limits_for() == EffectiveLimits(
+    assert settings.limits_for(Plan.PROFESSIONAL) == EffectiveLimits(
         plan=Plan.PROFESSIONAL,
         max_live_sessions=8,
         sessions_per_hour=60,
         max_symbols=50,
-        max_simulation_span_hours=168,
         websocket_connections=3,
+        orders_per_minute=1_000,
+        max_simulation_duration=timedelta(weeks=1),
+        max_bars_per_session=50_000_000,
     )
 
 
@@ -398,6 +431,7 @@ def test_env_beats_toml_beats_defaults(tmp_path: Path) -> None:
 
 INT_SETTING = ("session.max_sessions_per_user", "SIMUTRADOR_MAX_SESSIONS_PER_USER")
 PLAN_SETTING = ("plans.free.sessions_per_hour", "SIMUTRADOR_FREE_SESSIONS_PER_HOUR")
+DURATION = ("plans.free.max_simulation_duration", "SIMUTRADOR_FREE_MAX_SIMULATION_DURATION")
 MIN_CAPITAL = ("session.min_initial_capital", "SIMUTRADOR_MIN_INITIAL_CAPITAL")
 MAX_CAPITAL = ("session.max_initial_capital", "SIMUTRADOR_MAX_INITIAL_CAPITAL")
 
@@ -421,6 +455,10 @@ MAX_CAPITAL = ("session.max_initial_capital", "SIMUTRADOR_MAX_INITIAL_CAPITAL")
         (PLAN_SETTING, "many"),
         (PLAN_SETTING, "0"),
         (PLAN_SETTING, "-5"),
+        (DURATION, "forever"),
+        (DURATION, "0h"),
+        (DURATION, "-1d"),
+        (DURATION, "1 fortnight"),
         (MIN_CAPITAL, "abc"),
         (MIN_CAPITAL, "0"),
         (MIN_CAPITAL, "-5"),

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simutrador import DataRange, Engine, EngineSettings, ErrorCode, Plan, PlanLimits, SimutradorError
+from simutrador import DataRange, Engine, EngineSettings, ErrorCode, Plan, SimutradorError
 from simutrador.data.catalog import DAILY, Bar, SymbolInfo
 from simutrador.data.market import MarketDataValidator
 from simutrador.data.sample import SampleCatalog
@@ -29,15 +29,7 @@ NOW = at(2026, 6, 1)
 
 @pytest.fixture
 def validator() -> MarketDataValidator:
-    decade = PlanLimits(
-        sessions_per_hour=500,
-        concurrent_sessions=100,
-        symbols_per_session=500,
-        websocket_connections=100,
-        max_simulation_span_hours=24 * 366 * 10,
-    )
-    settings = EngineSettings(plans={Plan.ENTERPRISE: decade}, default_plan=Plan.ENTERPRISE)
-    return MarketDataValidator(SampleCatalog(), settings, clock=ManualClock(NOW))
+    return MarketDataValidator(SampleCatalog(), EngineSettings(), clock=ManualClock(NOW))
 
 
 class MemoryCatalog:

@@ -1,0 +1,60 @@
+"""The `SessionStore` protocol: what the session rules need from storage, and nothing more.
+
+A store is not thread-safe by itself: `simutrador.sessions.manager.SessionManager`
+calls it under its own lock, after every check has passed, so a refused operation
+never reaches the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from simutrador.sessions.models import Session
+
+__all__ = ["SessionStore"]
+
+
+class SessionStore(Protocol):
+    """Holds sessions by owner, each user's recent creation times, and an expiry index."""
+
+    def __len__(self) -> int:
+        """How many sessions are held (expired ones count until removed)."""
+        ...
+
+    def get(self, user_id: str, session_id: str) -> Session | None:
+        """The session `session_id` of `user_id`, or None."""
+        ...
+
+    def sessions_of(self, user_id: str) -> Collection[Session]:
+        """Every session `user_id` holds, in no particular order."""
+        ...
+
+    def save(self, session: Session) -> None:
+        """Insert `session`, or replace the one with its owner and id."""
+        ...
+
+    def remove(self, user_id: str, session_id: str) -> None:
+        """Forget a session (no-op when absent)."""
+        ...
+
+    def due(self, now: datetime) -> Sequence[Session]:
+        """Sessions whose ``expires_at`` is at or before `now`, each once.
+
+        A session returned here and kept (the rules may keep a running one) is
+        offered again only after it is saved with a new expiry.
+        """
+        ...
+
+    def record_creation(self, user_id: str, when: datetime) -> None:
+        """Remember that `user_id` created a session at `when`."""
+        ...
+
+    def creations_since(self, user_id: str, cutoff: datetime) -> Sequence[datetime]:
+        """`user_id`'s creation times after `cutoff`, oldest first (older ones may be forgotten)."""
+        ...
+
+    def forget_creations_before(self, cutoff: datetime) -> None:
+        """Drop every creation time at or before `cutoff`."""
+        ...

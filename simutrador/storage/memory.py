@@ -1,0 +1,122 @@
+"""`MemoryStore`: sessions in dictionaries, the embedded engine's default store.
+
+Sessions are kept per owner (``user_id → session_id → Session``). Expiry uses a lazy
+min-heap of ``(expires_at, user_id, session_id)``: `due` pops only what is due, and
+entries made stale by a later save are skipped; the heap is rebuilt when stale
+entries outnumber live ones. Creation times per user live in a deque, and the dict
+of deques stays ordered by each user's latest creation, so forgetting idle users
+costs only as many steps as there are idle users.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Final
+
+from simutrador.sessions.models import Session
+
+__all__ = ["MemoryStore"]
+
+_NO_SESSIONS: Final[dict[str, Session]] = {}
+
+
+class MemoryStore:
+    """A `simutrador.storage.base.SessionStore` in memory (not thread-safe: the manager locks).
+
+    Example:
+        >>> store = MemoryStore()
+        >>> len(store), store.get("alice", "s1")
+        (0, None)
+    """
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, dict[str, Session]] = {}
+        self._created: dict[str, deque[datetime]] = {}
+        self._expiry: list[tuple[datetime, str, str]] = []
+        self._count = 0
+
+    def __len__(self) -> int:
+        """How many sessions are held."""
+        return self._count
+
+    def get(self, user_id: str, session_id: str) -> Session | None:
+        """The session `session_id` of `user_id`, or None."""
+        return self._sessions.get(user_id, _NO_SESSIONS).get(session_id)
+
+    def sessions_of(self, user_id: str) -> Collection[Session]:
+        """Every session `user_id` holds."""
+        return self._sessions.get(user_id, _NO_SESSIONS).values()
+
+    def save(self, session: Session) -> None:
+        """Insert or replace `session`; index its expiry."""
+        owned = self._sessions.setdefault(session.user_id, {})
+        if session.session_id not in owned:
+            self._count += 1
+        owned[session.session_id] = session
+        heapq.heappush(self._expiry, (session.expires_at, session.user_id, session.session_id))
+        if len(self._expiry) > 4 * self._count + 64:
+            self._rebuild_heap()
+
+    def remove(self, user_id: str, session_id: str) -> None:
+        """Forget a session."""
+        owned = self._sessions.get(user_id)
+        if owned is None or owned.pop(session_id, None) is None:
+            return
+        self._count -= 1
+        if not owned:
+            del self._sessions[user_id]
+
+    def due(self, now: datetime) -> Sequence[Session]:
+        """Sessions whose expiry is at or before `now` (each popped from the index once)."""
+        found: list[Session] = []
+        heap = self._expiry
+        while heap and heap[0][0] <= now:
+            expires_at, user_id, session_id = heapq.heappop(heap)
+            session = self.get(user_id, session_id)
+            if session is not None and session.expires_at == expires_at:
+                found.append(session)
+        return found
+
+    def record_creation(self, user_id: str, when: datetime) -> None:
+        """Remember a creation; the user moves to the end of the idle order."""
+        window = self._created.pop(user_id, None) or deque()
+        window.append(when)
+        self._created[user_id] = window
+
+    def creations_since(self, user_id: str, cutoff: datetime) -> Sequence[datetime]:
+        """Creation times after `cutoff`, oldest first; older ones are dropped."""
+        window = self._created.get(user_id)
+        if window is None:
+            return ()
+        while window and window[0] <= cutoff:
+            window.popleft()
+        return window
+
+    def forget_creations_before(self, cutoff: datetime) -> None:
+        """Forget users whose latest creation is at or before `cutoff`."""
+        idle: list[str] = []
+        for user_id, window in self._created.items():  # oldest latest-creation first
+            if window and window[-1] > cutoff:
+                break
+            idle.append(user_id)
+        for user_id in idle:
+            del self._created[user_id]
+
+    @property
+    def index_size(self) -> int:
+        """Entries in the expiry index (stale ones included); bounded by 4 x sessions + 64."""
+        return len(self._expiry)
+
+    @property
+    def tracked_creators(self) -> int:
+        """Users whose creation times are remembered."""
+        return len(self._created)
+
+    def _rebuild_heap(self) -> None:
+        self._expiry = [
+            (s.expires_at, user_id, sid) for user_id, owned in self._sessions.items() for sid, s in owned.items()
+        ]
+        heapq.heapify(self._expiry)
