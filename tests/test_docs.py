@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from simutrador.errors import ErrorCode
-from simutrador.sessions.states import TRANSITIONS
+from simutrador.sessions.states import TRANSITIONS, SessionState
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
@@ -56,8 +56,13 @@ def test_error_table_matches_the_code() -> None:
 
 def test_state_table_matches_the_code() -> None:
     rows = table_rows("embedding.md", r"[a-z]+")
-    documented = {state: set(re.findall(r"`([a-z]+)`", cells[0])) for state, cells in rows.items()}
-    assert documented == {state.value: {t.value for t in targets} for state, targets in TRANSITIONS.items()}
+    documented = {
+        (state, event): target
+        for state, cells in rows.items()
+        for event, target in re.findall(r"`([a-z]+)` → `([a-z]+)`", cells[0])
+    }
+    assert documented == {(s.value, e.value): t.value for (s, e), t in TRANSITIONS.items()}
+    assert set(rows) == {s.value for s in SessionState}
 
 
 def test_protocol_tables_match_the_code() -> None:

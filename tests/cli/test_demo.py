@@ -25,7 +25,7 @@ def test_embedded_demo_through_click() -> None:
     assert result.exit_code == 0, result.output
     for code in EXPECTED_CODES:
         assert f"-> {code}" in result.output
-    assert "AAPL,MSFT" in result.output
+    assert "AAPL,GOOGL" in result.output
     assert "EUR/USD,BTC-USD" in result.output
     assert result.output.rstrip().endswith("alice now holds 0.")
 

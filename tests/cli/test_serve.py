@@ -145,3 +145,26 @@ def test_token_command() -> None:
     short = runner.invoke(cli, ["token", "--user", "ann"], env={"SIMUTRADOR_JWT_SECRET": "short"})
     assert short.exit_code == 3
     assert runner.invoke(cli, ["token", "--user", "ann", "--plan", "gold"]).exit_code == 2
+
+
+def test_token_plan_defaults_to_the_configured_default_plan(tmp_path: Path) -> None:
+    runner = CliRunner()
+    plain = runner.invoke(cli, ["token", "--user", "ann"], env={"SIMUTRADOR_JWT_SECRET": SECRET})
+    assert jwt.decode(plain.output.strip(), SECRET, algorithms=["HS256"])["plan"] == "free"
+    by_env = runner.invoke(
+        cli, ["token", "--user", "ann"], env={"SIMUTRADOR_JWT_SECRET": SECRET, "SIMUTRADOR_DEFAULT_PLAN": "enterprise"}
+    )
+    assert jwt.decode(by_env.output.strip(), SECRET, algorithms=["HS256"])["plan"] == "enterprise"
+    config = tmp_path / "simutrador.toml"
+    config.write_text('default_plan = "professional"\n')
+    by_file = runner.invoke(
+        cli, ["token", "--user", "ann", "--config", str(config)], env={"SIMUTRADOR_JWT_SECRET": SECRET}
+    )
+    assert jwt.decode(by_file.output.strip(), SECRET, algorithms=["HS256"])["plan"] == "professional"
+    for plan in ("free", "professional", "enterprise"):  # any plan can be minted for local development
+        minted = runner.invoke(
+            cli,
+            ["token", "--user", "ann", "--plan", plan, "--config", str(config)],
+            env={"SIMUTRADOR_JWT_SECRET": SECRET},
+        )
+        assert jwt.decode(minted.output.strip(), SECRET, algorithms=["HS256"])["plan"] == plan

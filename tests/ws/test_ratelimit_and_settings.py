@@ -64,10 +64,11 @@ def test_server_settings_from_env_and_toml(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "environ", "fragment"),
     [
-        ("", {"SIMUTRADOR_PORT": "eighty"}, "server.port (SIMUTRADOR_PORT) is invalid"),
-        ("", {"SIMUTRADOR_PING_TIMEOUT": "-1"}, "must be a non-negative number"),
-        ("", {"SIMUTRADOR_PING_TIMEOUT": "nan"}, "must be a non-negative number"),
-        ("[server]\nport = true\n", {}, "must be a number"),
+        ("", {"SIMUTRADOR_PORT": "eighty"}, "server.port (SIMUTRADOR_PORT) must be a whole number >= 0, got 'eighty'"),
+        ("", {"SIMUTRADOR_PING_TIMEOUT": "-1"}, "server.ping_timeout (SIMUTRADOR_PING_TIMEOUT) must be a number >= 0"),
+        ("", {"SIMUTRADOR_PING_TIMEOUT": "nan"}, "must be a number >= 0"),
+        ("[server]\nport = true\n", {}, "server.port (SIMUTRADOR_PORT) must be a whole number >= 0, got True"),
+        ("[server]\nport = 80.5\n", {}, "must be a whole number >= 0"),
         ("[server]\nallowed_origins = [1]\n", {}, "must be a list of text"),
         ("[server]\nhost = 5\n", {}, "must be text"),
         ("[server]\nbogus = 1\n", {}, "server.bogus: unknown setting"),
@@ -83,3 +84,12 @@ def test_bad_server_settings_name_themselves(tmp_path: Path, text: str, environ:
         load_server_settings(config, environ=environ)
     assert info.value.code is ErrorCode.VALIDATION_FAILED
     assert fragment in info.value.message
+
+
+def test_server_settings_validate_values_built_in_code() -> None:
+    with pytest.raises(ValueError, match="port must be a whole number >= 0"):
+        ServerSettings(port=-1)
+    with pytest.raises(ValueError, match="idle_timeout must be a number >= 0"):
+        ServerSettings(idle_timeout=float("nan"))
+    with pytest.raises(ValueError, match="allowed_origins must be a list of text"):
+        ServerSettings(allowed_origins=(1,))  # type: ignore[arg-type]
