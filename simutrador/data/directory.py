@@ -1,33 +1,34 @@
 """`DirectoryCatalog`: market data from a folder of the user's own CSV and Parquet files.
 
-This module owns finding, reading and caching that data. Layouts (they may coexist):
+This module owns finding and caching that data; `simutrador.data.readers` reads each
+file. Layouts (they may coexist):
 
 * the SimuTrador data manager's: ``candles/<timeframe>/<SYMBOL>.csv|.parquet`` (one
   file per symbol, typically daily) and ``candles/<timeframe>/<SYMBOL>/<YYYY-MM-DD>.csv|.parquet``
-  (intraday, one file per day);
-* flat: ``<SYMBOL>.csv|.parquet`` at the top, its timeframe inferred from the data.
+  (intraday, one file per day); ``<timeframe>`` is any spelling `parse_timeframe`
+  accepts (``1d``, ``daily``, ``1min``, ``5m``...), parsed strictly (``1M`` is refused);
+* flat: ``<SYMBOL>.csv|.parquet`` at the top, its timeframe inferred from the data;
+  a pandas ``df.to_csv()`` file loads as is.
 
-Columns are matched case-insensitively: a time column (``date``, ``timestamp``,
-``datetime`` or ``time``), ``open``, ``high``, ``low``, ``close`` and optionally
-``volume``. Timestamps may be ISO-8601 (naive means UTC), dates, or epoch seconds or
-milliseconds; all become aware UTC. Parquet needs pyarrow (the ``parquet`` extra),
-imported only when a Parquet file is read.
+File names are symbols in any accepted spelling, including the user's own
+instruments (``BRK.B``, ``7203.T``, ``ES=F``). Timezone (of naive times and trading
+days), exchange, asset class, currency, price increment and lot size can be set per
+folder; prices are quantized to the increment (by default the finest the files use,
+at least a cent for stocks, 0.00001 for forex, 0.00000001 for crypto).
 
 Availability is computed on first use and cached per file (keyed on path, mtime and
 size). Once `refresh_interval` seconds have passed, the next call re-scans the tree
 (stat only, re-reading changed files), so files added, changed or removed on disk are
 picked up without a restart, and `version` increases. A corrupt, empty or unreadable
-file never raises: it is logged once, skipped, and explained in `problems()`.
+file never raises: it is logged once, skipped, and explained in `problems()`; but a
+folder whose every file fails is refused when the catalog is opened.
 """
 
 from __future__ import annotations
 
 import bisect
-import csv
-import importlib
-import itertools
+import hashlib
 import logging
-import math
 import os
 import re
 import threading
@@ -35,50 +36,49 @@ import time
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, cast
+from typing import Final
 
 import attrs
 
-from simutrador.data.catalog import DAILY, Bar, SymbolInfo, normalize_timeframe, timeframe_duration
+from simutrador.data import readers
+from simutrador.data.catalog import Bar, SymbolInfo
+from simutrador.data.readers import PARQUET_EXTRA_HINT, BadData, FileData, quantized
+from simutrador.data.resample import ResamplingCatalog, trading_zone
 from simutrador.data.symbols import AssetClass, SymbolProblem, classify_symbol
+from simutrador.data.timeframes import TIMEFRAMES, parse_timeframe
 from simutrador.errors import ErrorCode, SimutradorError
+from simutrador.parsing import ParseError, parse_money
 from simutrador.sessions.models import DataRange
 
 __all__ = ["PARQUET_EXTRA_HINT", "DirectoryCatalog"]
 
 logger = logging.getLogger(__name__)
 
-PARQUET_EXTRA_HINT: Final = "reading Parquet needs pyarrow: pip install 'simutrador[parquet]'"
-"""The problem reported for each Parquet-backed symbol when pyarrow is not installed."""
-
 _SUFFIXES: Final = frozenset({".csv", ".parquet"})
-_TIME_COLUMNS: Final = ("date", "timestamp", "datetime", "time")
-_PRICE_COLUMNS: Final = ("open", "high", "low", "close")
-_FIELDS: Final = ("time", *_PRICE_COLUMNS, "volume")
 _DAY_FILE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
-_NUMBER: Final = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
-_MILLISECONDS_ABOVE: Final = 1e11
 _MARKETS: Final[Mapping[AssetClass, str]] = {
     AssetClass.STOCK: "US",
     AssetClass.FOREX: "FOREX",
     AssetClass.CRYPTO: "CRYPTO",
 }
-_INFERABLE: Final = ("1min", "5min", "15min", "30min", "1h", DAILY)
+_DEFAULT_DECIMALS: Final[Mapping[AssetClass, int]] = {AssetClass.STOCK: 2, AssetClass.FOREX: 5, AssetClass.CRYPTO: 8}
+_LOT_SIZES: Final[Mapping[AssetClass, Decimal]] = {
+    AssetClass.STOCK: Decimal(1),
+    AssetClass.FOREX: Decimal(1),
+    AssetClass.CRYPTO: Decimal("0.00000001"),
+}
 _MAX_SERIES: Final = 64
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 _ONE_DAY: Final = timedelta(days=1)
+_SHOWN_PROBLEMS: Final = 5
 
 _Signature = tuple[int, int]  # (st_mtime_ns, st_size)
 _Key = tuple[str, str]  # (symbol, timeframe)
-_Row = Sequence[object]  # time, open, high, low, close, volume: raw, as read
-
-
-class _BadData(Exception):
-    """A file's content cannot be used; the message says why."""
 
 
 @attrs.frozen(slots=True)
@@ -97,7 +97,8 @@ class _Source:
 class _Summary:
     first: datetime
     last: datetime
-    timeframe: str  # as inferred from the data; only flat files use it
+    timeframe: str  # as given by the folder or inferred from the data
+    decimals: int  # decimal places the prices need
     stamps: array[int] | None  # epoch microseconds, kept for single-file series only
 
 
@@ -119,7 +120,19 @@ class _Snapshot:
     problems: Mapping[str, str]
 
 
-class DirectoryCatalog:
+def _decimal_setting(name: str, value: Decimal | str | int | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        parsed = parse_money(value)
+    except ParseError as exc:
+        raise SimutradorError(ErrorCode.VALIDATION_FAILED, f"{name}: {exc}", {"fields": [name]}) from None
+    if parsed <= 0:
+        raise SimutradorError(ErrorCode.VALIDATION_FAILED, f"{name} must be above zero", {"fields": [name]})
+    return parsed
+
+
+class DirectoryCatalog(ResamplingCatalog):
     r"""A `Catalog` over a folder of CSV/Parquet market data (thread-safe).
 
     Args:
@@ -127,16 +140,25 @@ class DirectoryCatalog:
         name: The provider name sessions record.
         refresh_interval: Seconds after a scan before the next call re-scans the folder.
         monotonic: Seconds from a monotonic clock (injected in tests).
+        timezone: IANA zone of naive times in the files and of trading days
+            (``"America/New_York"``); UTC by default.
+        exchange: The market every symbol is reported on (default by asset class:
+            ``US``, ``FOREX``, ``CRYPTO``).
+        asset_class: The asset class of every symbol (default: from its spelling).
+        currency: The quote currency of stocks (pairs are quoted in their second
+            currency); USD by default.
+        price_increment: The tick size prices are quantized to (default: inferred).
+        lot_size: The smallest quantity step (default by asset class).
 
     Raises:
-        SimutradorError: ``VALIDATION_FAILED`` when `root` is not a folder or
-            `refresh_interval` is negative.
+        SimutradorError: ``VALIDATION_FAILED`` when `root` is not a folder, a setting
+            is invalid, or the folder holds data files but not one is usable.
 
     Example:
         >>> import tempfile
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     _ = Path(folder, "aapl.csv").write_text("Date,Open,High,Low,Close\n2024-01-02,1,2,0.5,1.5\n")
-        ...     DirectoryCatalog(folder).symbol_info("AAPL").ranges["1d"].start.isoformat()
+        ...     DirectoryCatalog(folder).symbol_info("AAPL").ranges["daily"].start.isoformat()
         '2024-01-02T00:00:00+00:00'
     """
 
@@ -147,6 +169,12 @@ class DirectoryCatalog:
         name: str = "directory",
         refresh_interval: float = 2.0,
         monotonic: Callable[[], float] = time.monotonic,
+        timezone: str = "UTC",
+        exchange: str | None = None,
+        asset_class: AssetClass | str | None = None,
+        currency: str = "USD",
+        price_increment: Decimal | str | int | None = None,
+        lot_size: Decimal | str | int | None = None,
     ) -> None:
         self._root = Path(root)
         if not self._root.is_dir():
@@ -161,6 +189,23 @@ class DirectoryCatalog:
                 f"refresh_interval must be zero or more seconds, got {refresh_interval!r}",
                 {"refresh_interval": refresh_interval},
             )
+        try:
+            self._zone = trading_zone(timezone)
+            self._asset_class = AssetClass(asset_class) if asset_class is not None else None
+        except (ValueError, KeyError) as exc:
+            field = "asset_class" if isinstance(exc, ValueError) and "AssetClass" in str(exc) else "timezone"
+            raise SimutradorError(
+                ErrorCode.VALIDATION_FAILED,
+                f"{field}: {asset_class!r} is not one of stock, forex, crypto"
+                if field == "asset_class"
+                else f"timezone: unknown IANA zone {timezone!r}",
+                {"fields": [field]},
+            ) from None
+        self._timezone = "UTC" if self._zone is UTC else timezone
+        self._exchange = exchange.upper() if exchange else None
+        self._currency = currency.upper()
+        self._increment = _decimal_setting("price_increment", price_increment)
+        self._lot_size = _decimal_setting("lot_size", lot_size)
         self._name = name
         self._interval = refresh_interval
         self._monotonic = monotonic
@@ -169,7 +214,20 @@ class DirectoryCatalog:
         self._scanned_at = 0.0
         self._version = 0
         self._summaries: dict[tuple[Path, _Signature], _Summary | str] = {}
-        self._series: OrderedDict[tuple[Path, _Signature], _Series] = OrderedDict()
+        self._series: OrderedDict[tuple[Path, _Signature, Decimal], _Series] = OrderedDict()
+        self._digests: dict[tuple[Path, _Signature], str] = {}
+        self._fingerprint: tuple[_Snapshot, str] | None = None
+        snapshot = self._current()
+        if not snapshot.infos and snapshot.problems:
+            shown = "; ".join(f"{where}: {why}" for where, why in list(snapshot.problems.items())[:_SHOWN_PROBLEMS])
+            more = len(snapshot.problems) - _SHOWN_PROBLEMS
+            raise SimutradorError(
+                ErrorCode.VALIDATION_FAILED,
+                f"no usable market data in {self._root}: every data file failed ({shown}"
+                + (f"; and {more} more" if more > 0 else "")
+                + ")",
+                {"data_dir": str(self._root), "problems": dict(snapshot.problems)},
+            )
 
     # -- Catalog protocol -----------------------------------------------------------
 
@@ -188,6 +246,30 @@ class DirectoryCatalog:
         """Increases whenever a scan finds a file added, changed or removed."""
         self._current()
         return self._version
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 over the folder's settings and, per usable source, its path and file contents.
+
+        Computed on first use after each change (reading every file once), then cached.
+        """
+        snapshot = self._current()
+        cached = self._fingerprint
+        if cached is not None and cached[0] is snapshot:
+            return cached[1]
+        digest = hashlib.sha256()
+        settings = (self._timezone, self._exchange, self._asset_class, self._currency, self._increment, self._lot_size)
+        digest.update(repr(settings).encode())
+        for key in sorted(snapshot.sources):
+            source = snapshot.sources[key]
+            digest.update(repr(key).encode())
+            for file in source.files:
+                digest.update(self._relative(file).encode())
+                digest.update(self._file_digest(file, snapshot.signatures[file]).encode())
+        value = digest.hexdigest()
+        with self._lock:
+            self._fingerprint = (snapshot, value)
+        return value
 
     def refresh(self) -> None:
         """Re-scan the folder now, whatever the refresh interval."""
@@ -211,8 +293,9 @@ class DirectoryCatalog:
         """Symbols, files or folders present but unusable → why."""
         return self._current().problems
 
-    def timestamps(self, symbol: str, start: datetime, end: datetime, timeframe: str = DAILY) -> Sequence[datetime]:
-        """The bar times of `symbol` in ``[start, end]``, oldest first."""
+    # -- held data (ResamplingCatalog) ------------------------------------------------
+
+    def _held_timestamps(self, symbol: str, start: datetime, end: datetime, timeframe: str) -> Sequence[datetime]:
         snapshot = self._current()
         stamps = snapshot.stamps.get((symbol, timeframe))
         if stamps is None:
@@ -220,8 +303,7 @@ class DirectoryCatalog:
         chosen = stamps[bisect.bisect_left(stamps, _micros(start)) : bisect.bisect_right(stamps, _micros(end))]
         return tuple(_EPOCH + timedelta(microseconds=m) for m in chosen)
 
-    def count_ticks(self, symbols: Sequence[str], start: datetime, end: datetime, timeframe: str = DAILY) -> int:
-        """How many distinct bar times the union of `symbols` has in ``[start, end]``."""
+    def _held_count(self, symbols: Sequence[str], start: datetime, end: datetime, timeframe: str) -> int:
         snapshot = self._current()
         low, high = _micros(start), _micros(end)
         seen: set[int] = set()
@@ -233,8 +315,7 @@ class DirectoryCatalog:
                 seen.update(stamps[bisect.bisect_left(stamps, low) : bisect.bisect_right(stamps, high)])
         return len(seen)
 
-    def bars(self, symbol: str, start: datetime, end: datetime, timeframe: str = DAILY) -> Sequence[Bar]:
-        """The OHLCV bars of `symbol` in ``[start, end]``, oldest first (empty when unknown)."""
+    def _held_bars(self, symbol: str, start: datetime, end: datetime, timeframe: str) -> Sequence[Bar]:
         return self._bars(self._current(), symbol, start, end, timeframe)
 
     # -- reading bars ---------------------------------------------------------------
@@ -245,40 +326,55 @@ class DirectoryCatalog:
         source = snapshot.sources.get((symbol, timeframe))
         if source is None:
             return ()
-        start, end = _utc(start), _utc(end)
+        increment = snapshot.infos[symbol].price_increment
         files = source.files
         if source.per_day:  # a day file may be named by exchange-local date: allow a day either side
             first, last = (start - _ONE_DAY).date().isoformat(), (end + _ONE_DAY).date().isoformat()
             files = tuple(f for f in files if first <= f.stem <= last)
         found: list[Bar] = []
         for file in files:
-            series = self._load(file, snapshot.signatures[file])
+            series = self._load(file, snapshot.signatures[file], timeframe, increment)
             found.extend(series.bars[bisect.bisect_left(series.keys, start) : bisect.bisect_right(series.keys, end)])
         if source.per_day and len(files) > 1:  # day files could overlap
             found = sorted({bar.timestamp: bar for bar in found}.values(), key=lambda bar: bar.timestamp)
         return tuple(found)
 
-    def _load(self, file: Path, signature: _Signature) -> _Series:
-        key = (file, signature)
+    def _load(self, file: Path, signature: _Signature, timeframe: str, increment: Decimal) -> _Series:
+        key = (file, signature, increment)
         with self._lock:
             cached = self._series.get(key)
             if cached is not None:
                 self._series.move_to_end(key)
                 return cached
         try:
-            series = _read(file)
-        except _BadData:  # changed for the worse since the scan; the next scan reports it
-            series = _Series(bars=(), keys=())
+            data = self._read(file, timeframe)
+        except BadData:  # changed for the worse since the scan; the next scan reports it
+            data = FileData(bars=(), keys=(), timeframe=timeframe, decimals=0)
+        series = _Series(bars=quantized(data.bars, increment), keys=data.keys)
         with self._lock:
             self._remember(key, series)
         return series
 
-    def _remember(self, key: tuple[Path, _Signature], series: _Series) -> None:
+    def _read(self, file: Path, timeframe: str | None) -> FileData:
+        return readers.read_file(file, zone=self._zone, timeframe=timeframe)
+
+    def _remember(self, key: tuple[Path, _Signature, Decimal], series: _Series) -> None:
         """Keep `series` in the bounded cache of loaded files (caller holds the lock)."""
         self._series[key] = series
         self._series.move_to_end(key)
         while len(self._series) > _MAX_SERIES:
             self._series.popitem(last=False)
+
+    def _file_digest(self, file: Path, signature: _Signature) -> str:
+        key = (file, signature)
+        cached = self._digests.get(key)
+        if cached is None:
+            try:
+                cached = hashlib.sha256(file.read_bytes()).hexdigest()
+            except OSError:  # pragma: no cover - removed since the scan; the next scan says so
+                cached = "unreadable"
+            self._digests[key] = cached
+        return cached
 
     # -- scanning -------------------------------------------------------------------
 
@@ -302,7 +398,8 @@ class DirectoryCatalog:
             self._version += 1
         live = set(signatures.items())
         self._summaries = {key: value for key, value in self._summaries.items() if key in live}
-        for stale in [key for key in self._series if key not in live]:
+        self._digests = {key: value for key, value in self._digests.items() if key in live}
+        for stale in [key for key in self._series if key[:2] not in live]:
             del self._series[stale]
         snapshot = self._index(sources, signatures, listing)
         for where, reason in snapshot.problems.items():
@@ -320,9 +417,10 @@ class DirectoryCatalog:
             for folder in self._list(candles, listing):
                 if not folder.is_dir():
                     continue
-                timeframe = normalize_timeframe(folder.name)
-                if timeframe is None:
-                    listing[self._relative(folder)] = "unknown timeframe folder"
+                try:
+                    timeframe = parse_timeframe(folder.name).name
+                except ParseError as exc:
+                    listing[self._relative(folder)] = f"not a timeframe folder: {exc}"
                     continue
                 for entry in self._list(folder, listing):
                     self._add_source(entry, timeframe, sources, listing)
@@ -372,10 +470,11 @@ class DirectoryCatalog:
         stamps: dict[_Key, array[int]] = {}
         ranges: dict[str, dict[str, DataRange]] = {}
         classes: dict[str, AssetClass] = {}
+        decimals: dict[str, int] = {}
         for source in sources:
             summaries: list[_Summary] = []
             for file in source.files:
-                summary = self._summary(file, signatures[file], source.per_day)
+                summary = self._summary(file, signatures[file], source)
                 if isinstance(summary, _Summary):
                     summaries.append(summary)
                 elif source.per_day:
@@ -396,38 +495,48 @@ class DirectoryCatalog:
                 stamps[key] = summaries[0].stamps
             first, last = min(s.first for s in summaries), max(s.last for s in summaries)
             ranges.setdefault(source.symbol, {})[key[1]] = DataRange(start=first, end=last)
-            classes[source.symbol] = source.asset_class
+            classes[source.symbol] = self._asset_class or source.asset_class
+            decimals[source.symbol] = max(decimals.get(source.symbol, 0), *(s.decimals for s in summaries))
         infos = {
-            symbol: SymbolInfo(
-                symbol=symbol,
-                asset_class=classes[symbol],
-                market=_MARKETS[classes[symbol]],
-                ranges=MappingProxyType(dict(sorted(found.items(), key=lambda item: timeframe_duration(item[0])))),
-            )
+            symbol: self._info(symbol, classes[symbol], found, decimals[symbol])
             for symbol, found in sorted(ranges.items())
         }
         problems_view = MappingProxyType(problems)  # handed out as is: read-only
         return _Snapshot(signatures, dict(listing), chosen, stamps, infos, problems_view)
 
-    def _summary(self, file: Path, signature: _Signature, per_day: bool) -> _Summary | str:
+    def _info(self, symbol: str, asset_class: AssetClass, ranges: Mapping[str, DataRange], decimals: int) -> SymbolInfo:
+        increment = self._increment or Decimal(1).scaleb(-max(decimals, _DEFAULT_DECIMALS[asset_class]))
+        pair = next((symbol.split(sep)[1] for sep in ("/", "-") if sep in symbol), None)
+        return SymbolInfo(
+            symbol=symbol,
+            asset_class=asset_class,
+            market=self._exchange or _MARKETS[asset_class],
+            ranges=MappingProxyType(dict(sorted(ranges.items(), key=lambda item: TIMEFRAMES[item[0]].rank))),
+            price_increment=increment,
+            lot_size=self._lot_size or _LOT_SIZES[asset_class],
+            currency=pair or self._currency,
+            timezone=self._timezone,
+        )
+
+    def _summary(self, file: Path, signature: _Signature, source: _Source) -> _Summary | str:
         """First/last bar and timeframe of `file`, or why it is unusable; cached per signature."""
         key = (file, signature)
         cached = self._summaries.get(key)
         if cached is not None:
             return cached
         try:
-            series = _read(file)
-            if not series.bars:
-                raise _BadData("no rows")
-        except _BadData as exc:
+            data = self._read(file, source.timeframe)
+            if not data.bars:
+                raise BadData("no rows")
+        except BadData as exc:
             result: _Summary | str = str(exc)
         else:
-            self._remember(key, series)
             result = _Summary(
-                first=series.keys[0],
-                last=series.keys[-1],
-                timeframe=_infer(series.keys),
-                stamps=None if per_day else array("q", (_micros(k) for k in series.keys)),
+                first=data.keys[0],
+                last=data.keys[-1],
+                timeframe=data.timeframe,
+                decimals=data.decimals,
+                stamps=None if source.per_day else array("q", (_micros(k) for k in data.keys)),
             )
         self._summaries[key] = result
         return result
@@ -449,152 +558,6 @@ def _signature(file: Path) -> _Signature:
     return (stat.st_mtime_ns, stat.st_size)
 
 
-# -- file formats ---------------------------------------------------------------------
-
-
-def _read(file: Path) -> _Series:
-    """The bars of one file, sorted, duplicates resolved; `_BadData` when unusable."""
-    try:
-        rows = _read_parquet(file) if file.suffix.lower() == ".parquet" else _read_csv(file)
-        bars = _to_bars(rows)
-    except _BadData:
-        raise
-    except OSError as exc:
-        raise _BadData(f"unreadable: {exc.strerror or exc}") from None
-    except Exception as exc:  # a broken file must never break the catalog
-        raise _BadData(f"unreadable ({type(exc).__name__})") from None
-    return _Series(bars=bars, keys=tuple(bar.timestamp for bar in bars))
-
-
-def _columns(names: Sequence[str]) -> dict[str, int]:
-    """Map canonical column names to positions; `_BadData` when one is missing."""
-    lowered = {name.strip().lower(): i for i, name in enumerate(names)}
-    time_column = next((c for c in _TIME_COLUMNS if c in lowered), None)
-    missing = [c for c in _PRICE_COLUMNS if c not in lowered]
-    if time_column is None:
-        missing.insert(0, "date/timestamp")
-    if missing:
-        raise _BadData(f"missing columns: {', '.join(missing)}")
-    assert time_column is not None
-    found = {"time": lowered[time_column]}
-    found.update((c, lowered[c]) for c in (*_PRICE_COLUMNS, "volume") if c in lowered)
-    return found
-
-
-def _read_csv(file: Path) -> list[_Row]:
-    try:
-        with file.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle, strict=True)
-            header = next(reader, None)
-            if header is None:
-                return []
-            columns = _columns(header)
-            rows: list[_Row] = []
-            for line, record in enumerate(reader, start=2):
-                if not any(cell.strip() for cell in record):
-                    continue
-                try:
-                    rows.append([record[columns[c]] if c in columns else None for c in _FIELDS])
-                except IndexError:
-                    raise _BadData(f"line {line} has too few fields") from None
-            return rows
-    except UnicodeDecodeError:
-        raise _BadData("not UTF-8 text") from None
-    except csv.Error as exc:
-        raise _BadData(f"not valid CSV: {exc}") from None
-
-
-def _read_parquet(file: Path) -> list[_Row]:
-    try:  # the optional extra, imported on first use only
-        arrow: Any = importlib.import_module("pyarrow")
-        parquet: Any = importlib.import_module("pyarrow.parquet")
-    except ImportError:
-        raise _BadData(PARQUET_EXTRA_HINT) from None
-    try:
-        table: Any = parquet.read_table(file)
-        columns = _columns([str(name) for name in cast("list[object]", table.column_names)])
-        picked = [_to_python(arrow, table.column(columns[c])) if c in columns else None for c in _FIELDS]
-    except (_BadData, OSError):
-        raise
-    except Exception as exc:  # pyarrow raises its own ArrowInvalid & co for corrupt files
-        raise _BadData(f"not a readable Parquet file ({type(exc).__name__})") from None
-    count = cast("int", table.num_rows)
-    return [[column[i] if column is not None else None for column in picked] for i in range(count)]
-
-
-def _to_python(arrow: Any, column: Any) -> list[object]:
-    """A pyarrow column as Python values; nanosecond timestamps truncated to microseconds."""
-    kind: Any = column.type
-    if arrow.types.is_timestamp(kind) and kind.unit == "ns":
-        column = column.cast(arrow.timestamp("us", tz=kind.tz), safe=False)
-    return cast("list[object]", column.to_pylist())
-
-
-def _to_bars(rows: Sequence[_Row]) -> tuple[Bar, ...]:
-    by_time: dict[datetime, Bar] = {}
-    for number, row in enumerate(rows, start=1):
-        stamp, open_, high, low, close, volume = row
-        try:
-            when = _parse_time(stamp)
-            bar = Bar(
-                timestamp=when,
-                open=_number(open_),
-                high=_number(high),
-                low=_number(low),
-                close=_number(close),
-                volume=0.0 if volume is None or (isinstance(volume, str) and not volume.strip()) else _number(volume),
-            )
-        except (ValueError, TypeError, OverflowError, OSError) as exc:
-            raise _BadData(f"row {number}: {exc}") from None
-        by_time[when] = bar  # duplicates: the last one wins
-    return tuple(sorted(by_time.values(), key=lambda bar: bar.timestamp))
-
-
-def _number(value: object) -> float:
-    if value is None or isinstance(value, bool):
-        raise ValueError(f"bad number {value!r}")
-    number = float(value.strip() if isinstance(value, str) else cast("float", value))
-    if not math.isfinite(number):
-        raise ValueError(f"bad number {value!r}")
-    return number
-
-
-def _parse_time(value: object) -> datetime:
-    if isinstance(value, datetime):
-        return _utc(value)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return _from_epoch(float(value))
-    if isinstance(value, str):
-        text = value.strip()
-        if _NUMBER.fullmatch(text):
-            return _from_epoch(float(text))
-        return _utc(datetime.fromisoformat(text))
-    raise ValueError(f"bad timestamp {value!r}")
-
-
-def _from_epoch(seconds: float) -> datetime:
-    if seconds > _MILLISECONDS_ABOVE:
-        seconds /= 1000
-    return datetime.fromtimestamp(seconds, tz=UTC)
-
-
-def _utc(moment: datetime) -> datetime:
-    """`moment` as aware UTC (naive is taken to be UTC already)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _micros(moment: datetime) -> int:
-    """Whole microseconds since the epoch, exactly."""
-    return (_utc(moment) - _EPOCH) // _MICROSECOND
-
-
-def _infer(keys: Sequence[datetime]) -> str:
-    """A flat file's timeframe: daily when every bar is at midnight UTC, else the nearest to the smallest gap."""
-    if all(k.hour == k.minute == k.second == k.microsecond == 0 for k in keys):
-        return DAILY
-    smallest = min((b - a for a, b in itertools.pairwise(keys)), default=None)
-    if smallest is None:
-        return DAILY
-    return min(_INFERABLE, key=lambda timeframe: abs(timeframe_duration(timeframe) - smallest))
+    """Whole microseconds since the epoch, exactly (`moment` aware)."""
+    return (moment - _EPOCH) // _MICROSECOND

@@ -4,8 +4,10 @@ A realistic universe (~35 US stocks on NYSE/NASDAQ, some listed later or deliste
 earlier than the rest; major forex pairs trading 24/5; major crypto pairs trading
 24/7) with deterministic OHLCV from a geometric random walk seeded per symbol.
 Daily bars cover 2016-01-04 to 2025-12-31; 1-minute bars cover 2025-10-01 to
-2025-12-31. Nothing is stored: availability is arithmetic on calendars, and bars
-are generated on first use and cached.
+2025-12-31; every other timeframe is resampled (`simutrador.data.resample`).
+Nothing is stored: availability is arithmetic on calendars, and bars are generated
+on first use and cached. Prices are exact `Decimal` values quantized to each
+instrument's increment (stocks 0.01, forex 0.00001, crypto 0.000001).
 
 Calendars (UTC): stocks trade weekdays, 14:30-21:00 (the New York regular session
 without daylight-saving shifts); forex from Sunday 22:00 to Friday 22:00, daily
@@ -16,6 +18,7 @@ midnight UTC.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import random
 import threading
@@ -23,22 +26,34 @@ import zlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from enum import Enum
 from types import MappingProxyType
 from typing import Final
 
 import attrs
 
-from simutrador.data.catalog import DAILY, Bar, SymbolInfo, timeframe_duration
+from simutrador.data.catalog import Bar, SymbolInfo
+from simutrador.data.resample import ResamplingCatalog
 from simutrador.data.symbols import AssetClass
+from simutrador.data.timeframes import DAILY, TIMEFRAMES
 from simutrador.sessions.models import DataRange
 
-__all__ = ["SAMPLE_DAILY_END", "SAMPLE_DAILY_START", "SAMPLE_MINUTE_END", "SAMPLE_MINUTE_START", "SampleCatalog"]
+__all__ = [
+    "SAMPLE_DAILY_END",
+    "SAMPLE_DAILY_START",
+    "SAMPLE_GENERATOR_VERSION",
+    "SAMPLE_MINUTE_END",
+    "SAMPLE_MINUTE_START",
+    "SampleCatalog",
+]
 
 SAMPLE_DAILY_START: Final = date(2016, 1, 4)
 SAMPLE_DAILY_END: Final = date(2025, 12, 31)
 SAMPLE_MINUTE_START: Final = date(2025, 10, 1)
 SAMPLE_MINUTE_END: Final = date(2025, 12, 31)
+SAMPLE_GENERATOR_VERSION: Final = 2
+"""Bumped whenever the generated bars change; part of the catalog's fingerprint."""
 _MINUTE: Final = "1min"
 _DAY: Final = timedelta(days=1)
 
@@ -125,6 +140,8 @@ _CALENDAR_OF: Final = {
 _DAILY_VOLATILITY: Final = {_Calendar.STOCK: 0.018, _Calendar.FOREX: 0.005, _Calendar.CRYPTO: 0.04}
 _BASE_VOLUME: Final = {_Calendar.STOCK: 8.0e6, _Calendar.FOREX: 1.5e9, _Calendar.CRYPTO: 2.0e4}
 _DECIMALS: Final = {_Calendar.STOCK: 2, _Calendar.FOREX: 5, _Calendar.CRYPTO: 6}
+_INCREMENTS: Final = {calendar: Decimal(1).scaleb(-digits) for calendar, digits in _DECIMALS.items()}
+_LOTS: Final = {_Calendar.STOCK: Decimal(1), _Calendar.FOREX: Decimal(1), _Calendar.CRYPTO: Decimal("0.00000001")}
 _STOCK_OPEN: Final = time(14, 30)
 _STOCK_CLOSE: Final = time(21, 0)
 _FOREX_ROLL: Final = time(22, 0)
@@ -194,11 +211,30 @@ def _make_symbol(spec: _Spec, asset_class: AssetClass) -> _Symbol:
         symbol=spec.symbol,
         asset_class=asset_class,
         market=spec.market,
-        ranges=MappingProxyType(ranges),
+        ranges=MappingProxyType(dict(sorted(ranges.items(), key=lambda item: TIMEFRAMES[item[0]].rank))),
         name=f"{spec.name} (synthetic)",
         synthetic=True,
+        price_increment=_INCREMENTS[calendar],
+        lot_size=_LOTS[calendar],
+        currency=_quote_currency(spec.symbol),
     )
     return _Symbol(info=info, calendar=calendar, spec=spec, first_day=first_day, last_day=last_day)
+
+
+def _quote_currency(symbol: str) -> str:
+    for separator in ("/", "-"):
+        if separator in symbol:
+            return symbol.split(separator)[1]
+    return "USD"
+
+
+@functools.cache
+def _fingerprint() -> str:
+    """SHA-256 over the generator's version and everything that seeds it (cheap, stable)."""
+    parts = [f"sample v{SAMPLE_GENERATOR_VERSION}", SAMPLE_DAILY_START, SAMPLE_DAILY_END]
+    parts += [SAMPLE_MINUTE_START, SAMPLE_MINUTE_END]
+    parts += [attrs.astuple(spec) for spec in (*_STOCKS, *_FOREX, *_CRYPTO)]
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
 @functools.cache
@@ -213,14 +249,16 @@ def _universe() -> tuple[Mapping[str, _Symbol], tuple[SymbolInfo, ...]]:
     return by_symbol, tuple(sorted((e.info for e in entries), key=lambda i: i.symbol))
 
 
-class SampleCatalog:
+class SampleCatalog(ResamplingCatalog):
     """Synthetic, deterministic market data for a realistic universe (the default catalog).
 
     Example:
         >>> catalog = SampleCatalog()
         >>> info = catalog.symbol_info("ABNB")
-        >>> info.ranges["1d"].start.date().isoformat(), info.synthetic
-        ('2020-12-10', True)
+        >>> info.ranges["daily"].start.date().isoformat(), info.synthetic, info.price_increment
+        ('2020-12-10', True, Decimal('0.01'))
+        >>> [b.close for b in catalog.bars("AAPL", datetime(2024, 3, 4), datetime(2024, 3, 5))]
+        [Decimal('28.62'), Decimal('27.78')]
     """
 
     def __init__(self) -> None:
@@ -237,6 +275,11 @@ class SampleCatalog:
     def version(self) -> int:
         """Always 0: the sample data never changes."""
         return 0
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 over the generator's version and universe: changes only with the generator."""
+        return _fingerprint()
 
     def symbols(self, *, market: str | None = None, asset_class: AssetClass | None = None) -> Sequence[SymbolInfo]:
         """Every symbol, optionally filtered by market (case-insensitive) or asset class."""
@@ -256,21 +299,17 @@ class SampleCatalog:
         """None: generated data is never corrupt."""
         return MappingProxyType({})
 
-    def timestamps(self, symbol: str, start: datetime, end: datetime, timeframe: str = DAILY) -> Sequence[datetime]:
-        """Bar times of `symbol` in ``[start, end]``."""
-        entry = self._by_symbol.get(symbol)
-        if entry is None or timeframe not in entry.info.ranges:
-            return ()
+    def _held_timestamps(self, symbol: str, start: datetime, end: datetime, timeframe: str) -> Sequence[datetime]:
+        """Bar times of `symbol` in ``[start, end]``, from its calendar."""
+        entry = self._by_symbol[symbol]
         available = entry.info.ranges[timeframe]
         return tuple(_times(entry.calendar, max(start, available.start), min(end, available.end), timeframe))
 
-    def count_ticks(self, symbols: Sequence[str], start: datetime, end: datetime, timeframe: str = DAILY) -> int:
-        """Distinct bar times of the union of `symbols` in ``[start, end]``."""
+    def _held_count(self, symbols: Sequence[str], start: datetime, end: datetime, timeframe: str) -> int:
+        """Distinct bar times of the union of `symbols` in ``[start, end]``, by calendar arithmetic."""
         windows: dict[_Calendar, list[tuple[datetime, datetime]]] = {}
         for symbol in symbols:
-            entry = self._by_symbol.get(symbol)
-            if entry is None or timeframe not in entry.info.ranges:
-                continue
+            entry = self._by_symbol[symbol]
             available = entry.info.ranges[timeframe]
             low, high = max(start, available.start), min(end, available.end)
             if low <= high:
@@ -289,11 +328,9 @@ class SampleCatalog:
                 seen.update(_times(calendar, low, high, timeframe))
         return len(seen)
 
-    def bars(self, symbol: str, start: datetime, end: datetime, timeframe: str = DAILY) -> Sequence[Bar]:
+    def _held_bars(self, symbol: str, start: datetime, end: datetime, timeframe: str) -> Sequence[Bar]:
         """Synthetic OHLCV bars of `symbol` in ``[start, end]``."""
-        entry = self._by_symbol.get(symbol)
-        if entry is None or timeframe not in entry.info.ranges:
-            return ()
+        entry = self._by_symbol[symbol]
         daily = self._daily_series(entry)
         if timeframe == DAILY:
             keys = [b.timestamp for b in daily]
@@ -334,7 +371,7 @@ def _times(calendar: _Calendar, start: datetime, end: datetime, timeframe: str) 
             if start <= stamp <= end and _trades_on(calendar, day):
                 yield stamp
         return
-    step = timeframe_duration(timeframe)
+    step = TIMEFRAMES[timeframe].duration
     for day in _days(start.date(), end.date()):
         session = _session(calendar, day)
         if session is None:
@@ -389,7 +426,7 @@ def _generate_daily(entry: _Symbol) -> tuple[Bar, ...]:
     rng = random.Random(_seed(entry.info.symbol, "daily"))  # noqa: S311 - synthetic data, not security
     sigma = _DAILY_VOLATILITY[entry.calendar]
     drift = 0.0004 if entry.calendar is not _Calendar.FOREX else 0.0
-    digits = _DECIMALS[entry.calendar]
+    increment = _INCREMENTS[entry.calendar]
     volume = _BASE_VOLUME[entry.calendar]
     price = entry.spec.price
     bars: list[Bar] = []
@@ -405,11 +442,11 @@ def _generate_daily(entry: _Symbol) -> tuple[Bar, ...]:
         bars.append(
             Bar(
                 timestamp=datetime.combine(day, time(0), tzinfo=UTC),
-                open=round(open_, digits),
-                high=round(high, digits),
-                low=round(low, digits),
-                close=round(close, digits),
-                volume=float(round(traded)),
+                open=_price(open_, increment),
+                high=_price(high, increment),
+                low=_price(low, increment),
+                close=_price(close, increment),
+                volume=Decimal(round(traded)),
             )
         )
         price = close
@@ -424,24 +461,31 @@ def _intraday(symbol: str, calendar: _Calendar, day: date, daily: Bar, session: 
     walk = [0.0]
     for _ in range(count):
         walk.append(walk[-1] + rng.gauss(0.0, sigma))
-    target = math.log(daily.close / daily.open)
-    digits = _DECIMALS[calendar]
-    per_minute = daily.volume / count
+    day_open, day_close = float(daily.open), float(daily.close)
+    day_high, day_low = float(daily.high), float(daily.low)
+    target = math.log(day_close / day_open)
+    increment = _INCREMENTS[calendar]
+    per_minute = float(daily.volume) / count
     bars: list[Bar] = []
     for i in range(count):
-        a = daily.open * math.exp(walk[i] - i / count * (walk[-1] - target))
-        b = daily.open * math.exp(walk[i + 1] - (i + 1) / count * (walk[-1] - target))
+        a = day_open * math.exp(walk[i] - i / count * (walk[-1] - target))
+        b = day_open * math.exp(walk[i + 1] - (i + 1) / count * (walk[-1] - target))
         wiggle = math.exp(abs(rng.gauss(0.0, sigma / 2)))
-        high = min(max(a, b) * wiggle, daily.high)
-        low = max(min(a, b) / wiggle, daily.low)
+        high = min(max(a, b) * wiggle, day_high)
+        low = max(min(a, b) / wiggle, day_low)
         bars.append(
             Bar(
                 timestamp=session[0] + timedelta(minutes=i),
-                open=round(min(max(a, low), high), digits),
-                high=round(high, digits),
-                low=round(low, digits),
-                close=round(min(max(b, low), high), digits),
-                volume=float(round(per_minute * math.exp(rng.gauss(0.0, 0.5)))),
+                open=_price(min(max(a, low), high), increment),
+                high=_price(high, increment),
+                low=_price(low, increment),
+                close=_price(min(max(b, low), high), increment),
+                volume=Decimal(round(per_minute * math.exp(rng.gauss(0.0, 0.5)))),
             )
         )
     return bars
+
+
+def _price(value: float, increment: Decimal) -> Decimal:
+    """`value` quantized to `increment`, half to even (exact and deterministic)."""
+    return Decimal(value).quantize(increment)

@@ -3,7 +3,10 @@
 Rules (DESIGN §3): trim and upper-case; stocks stay as tickers with an optional
 share-class suffix (``BRK.B``; ``BRK-B`` and ``BRK/B`` mean the same); forex pairs
 ``EUR/USD``, ``EURUSD`` and ``EUR-USD`` become ``EUR/USD``; crypto pairs
-``BTC-USD``, ``BTC/USD`` and ``BTCUSD`` become ``BTC-USD``. Control characters,
+``BTC-USD``, ``BTC/USD`` and ``BTCUSD`` become ``BTC-USD``. Other exchange-traded
+instruments are kept as written, upper-cased, and classed as stocks: numeric tickers
+with an exchange suffix (``7203.T``, ``0700.HK``), futures and vendor codes with
+``=`` (``ES=F``, ``GC=F``) and indices with ``^`` (``^GSPC``). Control characters,
 whitespace inside the symbol, empty and over-long strings are refused.
 
 The functions here are pure and never raise for any string input: malformed input
@@ -108,6 +111,7 @@ _STOCK = re.compile(r"[A-Z][A-Z0-9]{0,5}(?:\.[A-Z]{1,2})?")
 _CLASS_SUFFIX = re.compile(r"([A-Z][A-Z0-9]{0,5})[-/]([A-Z]{1,2})")
 _PAIR_SEPARATED = re.compile(r"([A-Z0-9]{2,6})[/\-_]([A-Z0-9]{3,5})")
 _PAIR_JOINED = re.compile(r"[A-Z0-9]{6,10}")
+_OTHER_INSTRUMENT = re.compile(r"[0-9][A-Z0-9]{0,5}\.[A-Z]{1,3}|[A-Z0-9]{1,8}=[A-Z]|\^[A-Z0-9]{1,8}")
 _QUOTES_BY_LENGTH: Final = tuple(sorted(FIAT_CURRENCIES | CRYPTO_ASSETS, key=len, reverse=True))
 
 
@@ -170,6 +174,8 @@ def _classify_text(raw: str) -> tuple[str, AssetClass] | SymbolProblem:
         return text, AssetClass.STOCK
     if match := _CLASS_SUFFIX.fullmatch(text):
         return f"{match.group(1)}.{match.group(2)}", AssetClass.STOCK
+    if _OTHER_INSTRUMENT.fullmatch(text):
+        return text, AssetClass.STOCK
     return SymbolProblem(raw, "not a recognised stock, forex or crypto symbol format")
 
 

@@ -52,6 +52,11 @@ class SessionParams:
             or ISO string; naive means UTC; a date means the whole day).
         end_date: Last day or moment simulated, inclusive.
         initial_capital: Starting cash, as ``Decimal`` (``int``/``str``/``float`` accepted).
+        timeframe: The bars the simulation steps through: ``1min 5min 15min 30min 1h
+            2h 4h daily weekly monthly`` or an alias (``1d``, ``60min``...); one the
+            catalog does not hold is resampled from a finer one.
+        warmup_bars: Bars of history, at `timeframe`, delivered before the first
+            tick; they must exist before `start_date`.
         data_provider: Which market data to use; None means the engine's catalog.
         commission_per_share: Commission charged per share traded.
         slippage_bps: Slippage applied to fills, in basis points.
@@ -70,6 +75,8 @@ class SessionParams:
     start_date: Moment
     end_date: Moment
     initial_capital: Number
+    timeframe: str = "daily"
+    warmup_bars: int = 0
     data_provider: str | None = None
     commission_per_share: Number = Decimal(0)
     slippage_bps: Number = Decimal(0)
@@ -101,6 +108,8 @@ class Session:
         start_date: First simulated moment (aware UTC).
         end_date: Last simulated moment, inclusive (aware UTC).
         initial_capital: Starting cash.
+        timeframe: The canonical timeframe simulated (``"daily"``, ``"5min"``...).
+        warmup_bars: Bars of history delivered before the first tick.
         state: Lifecycle state (see `simutrador.sessions.states`).
         created_at: When it was created.
         updated_at: When it last changed.
@@ -127,6 +136,8 @@ class Session:
     data_provider: str
     commission_per_share: Decimal = Decimal(0)
     slippage_bps: Decimal = Decimal(0)
+    timeframe: str = "daily"
+    warmup_bars: int = 0
     metadata: Mapping[str, Any] = EMPTY_MAPPING
     data_ranges: Mapping[str, DataRange] = attrs.field(default=EMPTY_MAPPING)
     estimated_ticks: int = 0

@@ -23,6 +23,7 @@ from typing import Any, Final, cast
 import attrs
 
 from simutrador.data.symbols import MAX_SYMBOL_LENGTH, SymbolProblem, normalize_symbol
+from simutrador.data.timeframes import DAILY, parse_timeframe, parse_warmup_bars
 from simutrador.errors import ErrorCode, SimutradorError
 from simutrador.parsing import MAX_TEXT_LENGTH, ParseError, parse_moment, parse_money
 from simutrador.sessions.models import EMPTY_MAPPING, SessionParams
@@ -88,6 +89,8 @@ class CheckedParams:
         data_provider: The provider asked for, or None.
         metadata: Read-only copy of the caller's metadata.
         session_id: The client-chosen id, or None.
+        timeframe: The canonical timeframe.
+        warmup_bars: Bars of history before the first tick.
     """
 
     symbols: tuple[str, ...]
@@ -99,6 +102,8 @@ class CheckedParams:
     data_provider: str | None
     metadata: Mapping[str, Any]
     session_id: str | None
+    timeframe: str = DAILY
+    warmup_bars: int = 0
 
 
 def plural(count: int, noun: str) -> str:
@@ -391,6 +396,22 @@ def _check_text(
     return raw
 
 
+def _check_timeframe(raw: object, problems: list[Problem]) -> str:
+    try:
+        return parse_timeframe(raw).name
+    except ParseError as exc:
+        problems.append(Problem(code=ErrorCode.VALIDATION_FAILED, field="timeframe", message=str(exc)))
+        return DAILY
+
+
+def _check_warmup_bars(raw: object, problems: list[Problem]) -> int:
+    try:
+        return parse_warmup_bars(raw)
+    except ParseError as exc:
+        problems.append(Problem(code=ErrorCode.VALIDATION_FAILED, field="warmup_bars", message=f"warmup_bars {exc}"))
+        return 0
+
+
 def check_params(
     params: SessionParams, *, settings: SessionSettings, limits: EffectiveLimits, now: datetime
 ) -> tuple[CheckedParams, list[Problem]]:
@@ -412,5 +433,7 @@ def check_params(
         data_provider=_check_text("data_provider", params.data_provider, problems, None, MAX_TEXT_LENGTH),
         metadata=check_metadata(params.metadata, settings, problems),
         session_id=_check_text("session_id", params.session_id, problems, _SESSION_ID, settings.max_session_id_length),
+        timeframe=_check_timeframe(params.timeframe, problems),
+        warmup_bars=_check_warmup_bars(params.warmup_bars, problems),
     )
     return checked, problems

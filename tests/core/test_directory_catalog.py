@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,8 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import simutrador.data.directory as module
 from simutrador import Engine, EngineSettings, ErrorCode, Plan, SimutradorError
+from simutrador.data import readers
 from simutrador.data.catalog import Catalog
 from simutrador.data.directory import PARQUET_EXTRA_HINT, DirectoryCatalog
 from simutrador.data.symbols import AssetClass
@@ -118,17 +119,19 @@ def test_flat_csv_layout(tmp_path: Path) -> None:
     aapl = catalog.symbol_info("AAPL")
     assert aapl is not None
     assert (aapl.asset_class, aapl.market, aapl.synthetic, aapl.name) == (AssetClass.STOCK, "US", False, "")
-    assert dict(aapl.ranges) == {"1d": aapl.ranges["1d"]}
-    assert (aapl.ranges["1d"].start, aapl.ranges["1d"].end) == (at(2024, 1, 1), at(2024, 1, 10))
+    assert dict(aapl.ranges) == {"daily": aapl.ranges["daily"]}
+    assert (aapl.ranges["daily"].start, aapl.ranges["daily"].end) == (at(2024, 1, 1), at(2024, 1, 10))
     assert [(i.symbol, i.market) for i in catalog.symbols(market="forex")] == [("EUR/USD", "FOREX")]
     assert [(i.symbol, i.market) for i in catalog.symbols(asset_class=AssetClass.CRYPTO)] == [("BTC-USD", "CRYPTO")]
     assert [i.symbol for i in catalog.symbols(market="US", asset_class=AssetClass.STOCK)] == ["AAPL", "BRK.B"]
     assert catalog.symbols(market="US", asset_class=AssetClass.FOREX) == ()
     bars = catalog.bars("AAPL", at(2024, 1, 3), at(2024, 1, 4))
     assert [(b.timestamp, b.open, b.high, b.low, b.close, b.volume) for b in bars] == [
-        (at(2024, 1, 3), 102.0, 103.0, 101.0, 102.5, 1002.0),
-        (at(2024, 1, 4), 103.0, 104.0, 102.0, 103.5, 1003.0),
+        (at(2024, 1, 3), Decimal("102.0"), Decimal(103), Decimal(101), Decimal("102.5"), Decimal(1002)),
+        (at(2024, 1, 4), Decimal("103.0"), Decimal(104), Decimal(102), Decimal("103.5"), Decimal(1003)),
     ]
+    assert str(bars[0].open) == "102.00"  # quantized to the default stock increment
+    assert (aapl.price_increment, aapl.lot_size, aapl.currency, aapl.timezone) == (Decimal("0.01"), 1, "USD", "UTC")
     assert catalog.timestamps("AAPL", at(2024, 1, 9), at(2030, 1, 1)) == (at(2024, 1, 9), at(2024, 1, 10))
     assert catalog.timestamps("AAPL", at(2024, 1, 8, 0, 0, 0, 1), at(2024, 1, 9)) == (at(2024, 1, 9),)
     assert catalog.timestamps("AAPL", at(2024, 1, 5), at(2024, 1, 4)) == ()
@@ -169,13 +172,13 @@ def test_columns_and_timestamps_of_every_kind(tmp_path: Path) -> None:
     assert info is not None
     assert list(info.ranges) == ["1min"]  # inferred from the one-minute gaps
     bars = catalog.bars("IBM", at(2024, 1, 1), at(2024, 1, 3), "1min")
-    assert [(b.timestamp, b.close, b.volume) for b in bars] == [
-        (at(2024, 1, 2, 14, 29), 1.4, 1000.0),
-        (at(2024, 1, 2, 14, 30), 1.5, 10.0),
-        (at(2024, 1, 2, 14, 31), 9.9, 11.0),
-        (at(2024, 1, 2, 14, 32), 1.7, 10.0),
-        (at(2024, 1, 2, 14, 33), 1.8, 10.0),
-        (at(2024, 1, 2, 14, 34), 1.9, 0.0),
+    assert [(b.timestamp, str(b.close), str(b.volume)) for b in bars] == [
+        (at(2024, 1, 2, 14, 29), "1.40", "1000"),
+        (at(2024, 1, 2, 14, 30), "1.50", "10"),
+        (at(2024, 1, 2, 14, 31), "9.90", "11"),
+        (at(2024, 1, 2, 14, 32), "1.70", "10"),
+        (at(2024, 1, 2, 14, 33), "1.80", "10"),
+        (at(2024, 1, 2, 14, 34), "1.90", "0"),
     ]
     assert catalog.timestamps("IBM", at(2024, 1, 2, 14, 31), at(2024, 1, 2, 14, 32), "1min") == (
         at(2024, 1, 2, 14, 31),
@@ -187,7 +190,7 @@ def test_byte_order_mark_and_time_column_spellings(tmp_path: Path) -> None:
     (tmp_path / "KO.csv").write_text("\ufeffDATETIME,Open,High,Low,Close\n2024-01-02,1,2,0.5,1.5\n", encoding="utf-8")
     (tmp_path / "PEP.csv").write_text("time,open,high,low,close\n2024-01-03,1,2,0.5,1.5\n")
     catalog = DirectoryCatalog(tmp_path)
-    assert [(i.symbol, i.daily_range and i.daily_range.start) for i in catalog.symbols()] == [
+    assert [(i.symbol, (r := i.available()) and r.start) for i in catalog.symbols()] == [
         ("KO", at(2024, 1, 2)),
         ("PEP", at(2024, 1, 3)),
     ]
@@ -201,8 +204,8 @@ def test_byte_order_mark_and_time_column_spellings(tmp_path: Path) -> None:
         (["2024-01-02T10:00:00", "2024-01-02T10:05:00", "2024-01-02T10:10:00"], "5min"),
         (["2024-01-02T10:00:00", "2024-01-02T10:16:00", "2024-01-02T10:30:00"], "15min"),
         (["2024-01-02T10:00:00", "2024-01-02T10:30:00"], "30min"),
-        (["2024-01-02T21:00:00", "2024-01-03T21:00:00", "2024-01-05T21:00:00"], "1d"),  # daily bars at the close
-        (["2024-01-02T14:30:00"], "1d"),  # one bar: no gap to go by
+        (["2024-01-02T21:00:00", "2024-01-03T21:00:00", "2024-01-05T21:00:00"], "daily"),  # daily bars at the close
+        (["2024-01-02T14:30:00"], "daily"),  # one bar: no gap to go by
         (["2024-01-02T00:00:00", "2024-01-02T00:00:00.5"], "1min"),  # not midnight: sub-second gap → nearest
     ],
 )
@@ -249,10 +252,10 @@ def test_data_manager_layout_daily_and_intraday(tmp_path: Path) -> None:
     msft = catalog.symbol_info("MSFT")
     spy = catalog.symbol_info("SPY")
     assert msft is not None and spy is not None
-    assert list(msft.ranges) == ["1min", "5min", "1d"]  # shortest first
+    assert list(msft.ranges) == ["1min", "5min", "daily"]  # shortest first
     assert (msft.ranges["1min"].start, msft.ranges["1min"].end) == (at(2024, 1, 2, 14, 30), at(2024, 1, 3, 14, 31))
     assert (msft.ranges["5min"].start, msft.ranges["5min"].end) == (at(2024, 1, 2, 14, 30), at(2024, 1, 2, 14, 35))
-    assert (spy.ranges["1d"].start, spy.ranges["1d"].end) == (at(2024, 1, 1), at(2024, 1, 2))
+    assert (spy.ranges["daily"].start, spy.ranges["daily"].end) == (at(2024, 1, 1), at(2024, 1, 2))
     assert [b.volume for b in catalog.bars("SPY", at(2024, 1, 1), at(2024, 1, 2))] == [5.0, 0.0]  # null → 0
     minutes = catalog.timestamps("MSFT", at(2024, 1, 3), at(2024, 1, 3, 23), "1min")
     assert minutes == (at(2024, 1, 3, 14, 30), at(2024, 1, 3, 14, 31))
@@ -394,8 +397,9 @@ def test_corrupt_and_empty_files_are_reported_not_raised(
 )
 def test_unusable_parquet_values(tmp_path: Path, columns: Mapping[str, Sequence[object]], reason: str) -> None:
     write_parquet(tmp_path / "BAD.parquet", columns)
+    write_csv(tmp_path / "GOOD.csv", daily_rows(at(2024, 1, 1), 2))
     catalog = DirectoryCatalog(tmp_path)
-    assert catalog.symbols() == ()
+    assert [i.symbol for i in catalog.symbols()] == ["GOOD"]
     assert catalog.problems()["BAD"].startswith(f"BAD.parquet: {reason}")
 
 
@@ -404,7 +408,7 @@ def test_unreadable_file_and_unexpected_failures(tmp_path: Path, monkeypatch: py
     write_csv(tmp_path / "ODD.csv", daily_rows(at(2024, 1, 1), 2))
     write_csv(tmp_path / "GOOD.csv", daily_rows(at(2024, 1, 1), 2))
     real_open = Path.open
-    real_read_csv = module._read_csv
+    real_read_csv = readers._read_csv
 
     def guarded_open(self: Path, *args: object, **kwargs: object) -> object:
         if self == locked:
@@ -417,7 +421,7 @@ def test_unreadable_file_and_unexpected_failures(tmp_path: Path, monkeypatch: py
         return real_read_csv(file)
 
     monkeypatch.setattr(Path, "open", guarded_open)
-    monkeypatch.setattr(module, "_read_csv", odd_read_csv)
+    monkeypatch.setattr(readers, "_read_csv", odd_read_csv)
     catalog = DirectoryCatalog(tmp_path)
     assert [i.symbol for i in catalog.symbols()] == ["GOOD"]
     assert dict(catalog.problems()) == {
@@ -453,7 +457,7 @@ def test_a_symbol_whose_day_files_are_all_bad_is_not_available(tmp_path: Path) -
     write_csv(tmp_path / "candles" / "1d" / "AMD.csv", daily_rows(at(2024, 1, 1), 3))
     catalog = DirectoryCatalog(tmp_path)
     info = catalog.symbol_info("AMD")
-    assert info is not None and list(info.ranges) == ["1d"]
+    assert info is not None and list(info.ranges) == ["daily"]
     assert catalog.problems()["AMD"] == "candles/1min/AMD/: no usable day files (no rows)"
     assert catalog.bars("AMD", at(2024, 1, 1), at(2024, 1, 9), "1min") == ()
 
@@ -461,18 +465,30 @@ def test_a_symbol_whose_day_files_are_all_bad_is_not_available(tmp_path: Path) -
 def test_bad_names_and_folders(tmp_path: Path) -> None:
     write_csv(tmp_path / "NOT A SYMBOL.csv", daily_rows(at(2024, 1, 1), 2))
     write_csv(tmp_path / "candles" / "1d" / "1234567.csv", daily_rows(at(2024, 1, 1), 2))
-    write_csv(tmp_path / "candles" / "weekly" / "AAPL.csv", daily_rows(at(2024, 1, 1), 2))
+    write_csv(tmp_path / "candles" / "1M" / "AAPL.csv", daily_rows(at(2024, 1, 1), 2))
+    write_csv(tmp_path / "candles" / "fortnightly" / "AAPL.csv", daily_rows(at(2024, 1, 1), 2))
     (tmp_path / "candles" / "1min" / "EMPTY").mkdir(parents=True)
     (tmp_path / "candles" / "1min" / "WHAT IS THIS").mkdir(parents=True)
-    catalog = DirectoryCatalog(tmp_path)
-    assert dict(catalog.problems()) == {
+    with pytest.raises(SimutradorError) as info:
+        DirectoryCatalog(tmp_path)
+    problems = {
         "NOT A SYMBOL.csv": "file name is not a symbol: contains whitespace",
         "1234567.csv": "file name is not a symbol: not a recognised stock, forex or crypto symbol format",
         "WHAT IS THIS": "file name is not a symbol: contains whitespace",
-        "candles/weekly": "unknown timeframe folder",
+        "candles/1M": "not a timeframe folder: timeframe '1M' is ambiguous: "
+        "write 1min for one minute or monthly for one month",
+        "candles/fortnightly": "not a timeframe folder: unknown timeframe 'fortnightly': "
+        "use one of 1min, 5min, 15min, 30min, 1h, 2h, 4h, daily, weekly, monthly",
         "EMPTY": "candles/1min/EMPTY/: no day files",
     }
-    assert catalog.symbols() == ()
+    assert info.value.code is ErrorCode.VALIDATION_FAILED
+    assert info.value.details == {"data_dir": str(tmp_path), "problems": problems}
+    assert info.value.message.startswith(f"no usable market data in {tmp_path}: every data file failed (")
+    assert "and 1 more" in info.value.message
+    write_csv(tmp_path / "candles" / "weekly" / "AAPL.csv", daily_rows(at(2024, 1, 1), 2))  # now one is usable
+    catalog = DirectoryCatalog(tmp_path)
+    assert [(i.symbol, list(i.ranges)) for i in catalog.symbols()] == [("AAPL", ["weekly"])]
+    assert dict(catalog.problems()) == problems
 
 
 def test_duplicate_sources_keep_the_first_and_report_the_rest(tmp_path: Path) -> None:
@@ -495,9 +511,9 @@ def test_duplicate_sources_keep_the_first_and_report_the_rest(tmp_path: Path) ->
     }
     eur, aapl, ibm = catalog.symbol_info("EUR/USD"), catalog.symbol_info("AAPL"), catalog.symbol_info("IBM")
     assert eur is not None and aapl is not None and ibm is not None
-    assert eur.ranges["1d"].end == at(2024, 1, 2)
-    assert aapl.ranges["1d"].end == at(2024, 1, 4)
-    assert list(ibm.ranges) == ["1min", "1d"]
+    assert eur.ranges["daily"].end == at(2024, 1, 2)
+    assert aapl.ranges["daily"].end == at(2024, 1, 4)
+    assert list(ibm.ranges) == ["1min", "daily"]
     assert catalog.timestamps("AMD", at(2024, 1, 1), at(2024, 1, 3), "1min") == (
         at(2024, 1, 2, 14, 30),
         at(2024, 1, 2, 14, 31),
@@ -543,7 +559,7 @@ def test_changes_on_disk_are_picked_up_after_the_refresh_interval(tmp_path: Path
     catalog = DirectoryCatalog(tmp_path, refresh_interval=5.0, monotonic=tick)
     assert catalog.version == 0
     info = catalog.symbol_info("AAPL")
-    assert info is not None and info.ranges["1d"].end == at(2024, 1, 3)
+    assert info is not None and info.ranges["daily"].end == at(2024, 1, 3)
     assert len(catalog.bars("AAPL", at(2024, 1, 1), at(2024, 1, 31))) == 3
     write_csv(path, daily_rows(at(2024, 1, 1), 6))
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
@@ -554,7 +570,7 @@ def test_changes_on_disk_are_picked_up_after_the_refresh_interval(tmp_path: Path
     assert catalog.version == 0
     tick.now = 5.0
     info = catalog.symbol_info("AAPL")
-    assert info is not None and info.ranges["1d"].end == at(2024, 1, 6)
+    assert info is not None and info.ranges["daily"].end == at(2024, 1, 6)
     assert catalog.symbol_info("MSFT") is not None
     assert catalog.version == 1
     assert len(catalog.bars("AAPL", at(2024, 1, 1), at(2024, 1, 31))) == 6
@@ -572,13 +588,13 @@ def test_changes_on_disk_are_picked_up_after_the_refresh_interval(tmp_path: Path
 def test_same_size_rewrite_is_seen_through_mtime(tmp_path: Path, tick: FakeMonotonic) -> None:
     path = write_csv(tmp_path / "AAPL.csv", daily_rows(at(2024, 1, 1), 3))
     catalog = DirectoryCatalog(tmp_path, refresh_interval=1.0, monotonic=tick)
-    assert [b.close for b in catalog.bars("AAPL", at(2024, 1, 1), at(2024, 1, 1))] == [100.5]
+    assert [b.close for b in catalog.bars("AAPL", at(2024, 1, 1), at(2024, 1, 1))] == [Decimal("100.5")]
     before = path.stat()
     path.write_bytes(path.read_bytes().replace(b"100.5", b"100.7"))
     assert path.stat().st_size == before.st_size
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
     tick.now = 1.0
-    assert [b.close for b in catalog.bars("AAPL", at(2024, 1, 1), at(2024, 1, 1))] == [100.7]
+    assert [b.close for b in catalog.bars("AAPL", at(2024, 1, 1), at(2024, 1, 1))] == [Decimal("100.7")]
     assert catalog.version == 1
 
 
@@ -681,13 +697,13 @@ def test_loaded_series_cache_is_bounded(tmp_path: Path, monkeypatch: pytest.Monk
         assert len(catalog.bars(name, at(2024, 1, 1), at(2024, 1, 9))) == 3
     assert len(catalog._series) == 64
     reads: list[str] = []
-    real_read = module._read
+    real_read = readers.read_file
 
-    def counting_read(file: Path) -> object:
+    def counting_read(file: Path, **options: object) -> object:
         reads.append(file.stem)
-        return real_read(file)
+        return real_read(file, **options)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(module, "_read", counting_read)
+    monkeypatch.setattr(readers, "read_file", counting_read)
     assert len(catalog.bars(names[-1], at(2024, 1, 1), at(2024, 1, 9))) == 3  # served from the cache
     assert len(catalog.bars(names[0], at(2024, 1, 1), at(2024, 1, 9))) == 3  # evicted: read again
     assert reads == [names[0]]

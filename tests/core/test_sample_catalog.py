@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
-from simutrador.data.catalog import DAILY, Catalog
+from simutrador.data.catalog import Catalog
 from simutrador.data.sample import SampleCatalog
 from simutrador.data.symbols import AssetClass, normalize_symbol
+from simutrador.data.timeframes import DAILY
 
 MINUTE = "1min"
 
@@ -86,7 +88,8 @@ def test_calendars(catalog: SampleCatalog) -> None:
     assert (len(friday), friday[-1]) == (22 * 60, at(2025, 11, 7, 21, 59))
     assert (len(sunday), sunday[0]) == (2 * 60, at(2025, 11, 9, 22, 0))
     assert saturday == ()
-    assert catalog.timestamps("AAPL", *day, timeframe="5min") == ()
+    five = catalog.timestamps("AAPL", *day, timeframe="5min")  # resampled from the minutes
+    assert (len(five), five[0], five[-1]) == (78, at(2025, 11, 3, 14, 30), at(2025, 11, 3, 20, 55))
     assert catalog.timestamps("NOPE", *day) == ()
 
 
@@ -128,9 +131,41 @@ def test_minute_bars_bridge_the_daily_bar(catalog: SampleCatalog) -> None:
     [daily] = catalog.bars("AAPL", *day)
     minutes = catalog.bars("AAPL", *day, timeframe=MINUTE)
     assert len(minutes) == 390
-    assert minutes[0].open == pytest.approx(daily.open, abs=0.011)
-    assert minutes[-1].close == pytest.approx(daily.close, abs=0.011)
+    assert abs(minutes[0].open - daily.open) <= Decimal("0.01")
+    assert abs(minutes[-1].close - daily.close) <= Decimal("0.01")
     assert all(daily.low <= b.low <= b.high <= daily.high for b in minutes)
     partial = catalog.bars("AAPL", at(2025, 11, 4, 15), at(2025, 11, 4, 15, 9), timeframe=MINUTE)
     assert [b.timestamp.minute for b in partial] == list(range(10))
-    assert catalog.bars("AAPL", *day, timeframe="5min") == ()
+    hourly = catalog.bars("AAPL", *day, timeframe="1h")
+    assert [b.timestamp.strftime("%H:%M") for b in hourly] == [
+        "14:30",
+        "15:30",
+        "16:30",
+        "17:30",
+        "18:30",
+        "19:30",
+        "20:30",
+    ]
+    last = minutes[-30:]  # 20:30-20:59: the session's last, half-hour, bar
+    assert (hourly[-1].open, hourly[-1].close) == (last[0].open, last[-1].close)
+    assert (hourly[-1].high, hourly[-1].low) == (max(b.high for b in last), min(b.low for b in last))
+    assert hourly[-1].volume == sum(b.volume for b in last)
+
+
+def test_prices_are_exact_and_quantized(catalog: SampleCatalog) -> None:
+    day = (at(2025, 11, 4), at(2025, 11, 4, 23, 59))
+    for symbol, increment in (("AAPL", "0.01"), ("EUR/USD", "0.00001"), ("BTC-USD", "0.000001")):
+        info = catalog.symbol_info(symbol)
+        assert info is not None and info.price_increment == Decimal(increment)
+        for bar in (*catalog.bars(symbol, *day), *catalog.bars(symbol, *day, timeframe=MINUTE)[:30]):
+            for price in (bar.open, bar.high, bar.low, bar.close):
+                assert isinstance(price, Decimal) and price == price.quantize(Decimal(increment))
+    eur, jpy, btc, aapl = (catalog.symbol_info(s) for s in ("EUR/USD", "USD/JPY", "BTC-USD", "AAPL"))
+    assert eur is not None and jpy is not None and btc is not None and aapl is not None
+    assert (eur.currency, jpy.currency, btc.currency, aapl.currency) == ("USD", "JPY", "USD", "USD")
+    assert (aapl.lot_size, btc.lot_size) == (1, Decimal("0.00000001"))
+
+
+def test_fingerprint_is_stable_and_names_the_generator(catalog: SampleCatalog) -> None:
+    assert catalog.fingerprint == SampleCatalog().fingerprint
+    assert len(catalog.fingerprint) == 64 and int(catalog.fingerprint, 16) >= 0

@@ -12,10 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simutrador import DataRange, Engine, EngineSettings, ErrorCode, Plan, SimutradorError
-from simutrador.data.catalog import DAILY, Bar, SymbolInfo
+from simutrador.data.catalog import Bar, SymbolInfo
 from simutrador.data.market import MarketDataValidator
 from simutrador.data.sample import SampleCatalog
 from simutrador.data.symbols import AssetClass
+from simutrador.data.timeframes import DAILY
 from simutrador.testing import ManualClock
 from tests.core.conftest import params
 
@@ -43,6 +44,10 @@ class MemoryCatalog:
     @property
     def name(self) -> str:
         return "memory"
+
+    @property
+    def fingerprint(self) -> str:
+        return f"memory-{self.version}"
 
     def symbols(self, *, market: str | None = None, asset_class: AssetClass | None = None) -> Sequence[SymbolInfo]:
         return [i for s in sorted(self.data) if (i := self.symbol_info(s)) is not None and market in (None, "US")]
@@ -157,10 +162,19 @@ class TestDates:
         catalog = MemoryCatalog()
         catalog.data["MNTL"] = (at(2020, 1, 1, 14, 30), at(2020, 1, 31, 20, 59))
         validator = MarketDataValidator(catalog, EngineSettings(default_plan=Plan.ENTERPRISE), clock=ManualClock(NOW))
-        assert validator.validate_date_range("2020-01-02T15:00", "2020-01-31T20:59:30", symbols=["MNTL"]).is_valid
-        assert not validator.validate_date_range("2020-01-02T15:00", "2020-01-31T21:00", symbols=["MNTL"]).is_valid
+        # judged by whole days, like `data list` shows them: 2020-01-01 to 2020-01-31
+        assert validator.validate_date_range("2020-01-01", "2020-01-31", symbols=["MNTL"]).is_valid
+        assert validator.validate_date_range("2020-01-02T15:00", "2020-01-31T23:00", symbols=["MNTL"]).is_valid
+        assert not validator.validate_date_range("2020-01-02T15:00", "2020-02-01T00:00", symbols=["MNTL"]).is_valid
+        assert not validator.validate_date_range("2019-12-31T23:59", "2020-01-03", symbols=["MNTL"]).is_valid
+        # one timeframe per session: MNTL's minutes are resampled to daily bars next to AAA's daily bars
         mixed = validator.validate_date_range("2020-01-02", "2020-01-03", symbols=["MNTL", "AAA"])
-        assert (mixed.is_valid, mixed.estimated_ticks) == (True, 0)  # no common timeframe to count on
+        assert (mixed.is_valid, mixed.estimated_ticks, mixed.estimated_bars) == (True, 42, 84)
+        weekly = validator.validate_date_range("2020-01-02", "2020-01-03", symbols=["MNTL"], timeframe="1wk")
+        assert weekly.data_ranges["MNTL"] == DataRange(start=at(2020, 1, 1, 14, 30), end=at(2020, 1, 31, 20, 59))
+        [problem] = validator.validate_date_range("2020-01-02", "2020-01-03", symbols=["AAA"], timeframe="5m").problems
+        assert (problem.code, problem.field) == (ErrorCode.VALIDATION_FAILED, "timeframe")
+        assert problem.message == "no 5min bars for AAA (holds daily): 5min bars can only be made from finer data"
 
 
 class TestEngineIntegration:
