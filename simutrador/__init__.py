@@ -16,10 +16,13 @@ from simutrador.data.catalog import Bar as Bar
 from simutrador.data.catalog import Catalog as Catalog
 from simutrador.data.catalog import SymbolInfo as SymbolInfo
 from simutrador.data.directory import DirectoryCatalog as DirectoryCatalog
+from simutrador.data.frames import FrameCatalog as FrameCatalog
 from simutrador.data.market import MarketDataValidator as MarketDataValidator
 from simutrador.data.market import ValidationResult as ValidationResult
 from simutrador.data.sample import SampleCatalog as SampleCatalog
 from simutrador.data.symbols import AssetClass as AssetClass
+from simutrador.data.timeframes import Timeframe as Timeframe
+from simutrador.data.timeframes import parse_timeframe as parse_timeframe
 from simutrador.engine import Engine as Engine
 from simutrador.errors import ErrorCode as ErrorCode
 from simutrador.errors import ErrorType as ErrorType
@@ -48,6 +51,7 @@ __all__ = [
     "EngineSettings",
     "ErrorCode",
     "ErrorType",
+    "FrameCatalog",
     "MarketDataValidator",
     "MemoryStore",
     "Plan",
@@ -61,8 +65,10 @@ __all__ = [
     "Severity",
     "SimutradorError",
     "SymbolInfo",
+    "Timeframe",
     "ValidationResult",
     "load_settings",
+    "parse_timeframe",
     "setting",
 ]
 

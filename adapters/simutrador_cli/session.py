@@ -16,8 +16,9 @@ from simutrador_ws.client import ClientConnectionError, SessionClient
 
 from simutrador import DirectoryCatalog, SampleCatalog, Session, SimutradorError
 from simutrador.codec import ParseError, canonical_fields, parse_moment, parse_money, session_to_wire
-from simutrador.data.catalog import Catalog
+from simutrador.data.catalog import Catalog, SymbolInfo, available_days, available_range
 from simutrador.data.symbols import SymbolProblem, normalize_symbol
+from simutrador.data.timeframes import DAILY, TIMEFRAMES, parse_timeframe, source_timeframe
 from simutrador_cli.exitcodes import EXIT_CONNECTION, EXIT_USAGE, exit_code_for
 from simutrador_cli.render import format_error, format_session_table, format_table
 
@@ -259,40 +260,79 @@ _data_dir = click.option(
 )
 
 
+def _timeframe(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    try:
+        return parse_timeframe(value).name
+    except ParseError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+_timeframe_option = click.option(
+    "--timeframe",
+    default=DAILY,
+    show_default=True,
+    callback=_timeframe,
+    help="The session timeframe whose availability to show (1min 5min 15min 30min 1h 2h 4h daily weekly monthly).",
+)
+
+
+def _days(info: SymbolInfo, timeframe: str) -> tuple[str | None, str | None, str | None]:
+    """(first day, last day, held timeframe used) a session at `timeframe` may use: validation's own rule."""
+    available = available_range(info, timeframe)
+    if available is None:
+        return None, None, None
+    first, last = available_days(available)
+    return first.isoformat(), last.isoformat(), source_timeframe(info.ranges, timeframe)
+
+
 @data.command("list")
 @click.option("--market", default=None, help="Only one market (NYSE, NASDAQ, FOREX, CRYPTO, US...).")
+@_timeframe_option
 @_data_dir
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON document on stdout.")
-def data_list(market: str | None, data_dir: Path | None, as_json: bool) -> None:
-    """List the symbols and their daily ranges."""
+def data_list(market: str | None, timeframe: str, data_dir: Path | None, as_json: bool) -> None:
+    """List the symbols and the days a session at --timeframe may use (exactly what validation accepts)."""
     catalog = _catalog(data_dir)
     infos = catalog.symbols(market=market)
-    rows = [
-        {
-            "symbol": i.symbol,
-            "asset_class": i.asset_class.value,
-            "market": i.market,
-            "timeframes": sorted(i.ranges),
-            "start": r.start.date().isoformat() if (r := i.daily_range) else None,
-            "end": r.end.date().isoformat() if r else None,
-        }
-        for i in infos
-    ]
+    rows: list[dict[str, Any]] = []
+    for info in infos:
+        start, end, source = _days(info, timeframe)
+        rows.append(
+            {
+                "symbol": info.symbol,
+                "asset_class": info.asset_class.value,
+                "market": info.market,
+                "timeframes": list(info.ranges),
+                "timeframe": timeframe,
+                "from_timeframe": source,
+                "start": start,
+                "end": end,
+            }
+        )
     if as_json:
-        click.echo(json.dumps({"data_provider": catalog.name, "symbols": rows, "problems": dict(catalog.problems())}))
+        click.echo(
+            json.dumps(
+                {
+                    "data_provider": catalog.name,
+                    "timeframe": timeframe,
+                    "symbols": rows,
+                    "problems": dict(catalog.problems()),
+                }
+            )
+        )
         return
     synthetic = " (SYNTHETIC data)" if any(i.synthetic for i in infos) else ""
-    click.echo(f"{catalog.name} catalog{synthetic}: {len(rows)} symbols")
+    click.echo(f"{catalog.name} catalog{synthetic}: {len(rows)} symbols; {timeframe} sessions may use these days")
     click.echo(
         format_table(
-            ("SYMBOL", "CLASS", "MARKET", "TIMEFRAMES", "FROM", "TO"),
+            ("SYMBOL", "CLASS", "MARKET", "HELD", "FROM", "TO"),
             [
                 (
                     r["symbol"],
                     r["asset_class"],
                     r["market"],
                     ",".join(r["timeframes"]),
-                    r["start"] or "",
+                    r["start"] or f"(no {timeframe})",
                     r["end"] or "",
                 )
                 for r in rows
@@ -308,7 +348,7 @@ def data_list(market: str | None, data_dir: Path | None, as_json: bool) -> None:
 @_data_dir
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON document on stdout.")
 def data_show(symbol: str, data_dir: Path | None, as_json: bool) -> None:
-    """Show one symbol: asset class, market and the range of every timeframe."""
+    """Show one symbol: what it is, the bars it holds, and the days a session may use at each timeframe."""
     catalog = _catalog(data_dir)
     normalized = normalize_symbol(symbol)
     info = None if isinstance(normalized, SymbolProblem) else catalog.symbol_info(normalized)
@@ -320,7 +360,12 @@ def data_show(symbol: str, data_dir: Path | None, as_json: bool) -> None:
         )
         click.echo(f"error: INVALID_SYMBOL: {symbol}: {reason}", err=True)
         sys.exit(3)
-    ranges = {tf: {"start": r.start.isoformat(), "end": r.end.isoformat()} for tf, r in sorted(info.ranges.items())}
+    held = {tf: {"start": r.start.isoformat(), "end": r.end.isoformat()} for tf, r in info.ranges.items()}
+    sessions: dict[str, dict[str, str | None]] = {}
+    for timeframe in TIMEFRAMES:
+        start, end, source = _days(info, timeframe)
+        if start is not None:
+            sessions[timeframe] = {"start": start, "end": end, "from": source}
     if as_json:
         click.echo(
             json.dumps(
@@ -330,12 +375,26 @@ def data_show(symbol: str, data_dir: Path | None, as_json: bool) -> None:
                     "market": info.market,
                     "name": info.name,
                     "synthetic": info.synthetic,
-                    "ranges": ranges,
+                    "price_increment": str(info.price_increment),
+                    "lot_size": str(info.lot_size),
+                    "currency": info.currency,
+                    "timezone": info.timezone,
+                    "ranges": held,
+                    "sessions": sessions,
                 }
             )
         )
         return
     click.echo(f"{info.symbol}  {info.name or ''}".rstrip())
     click.echo(f"  class {info.asset_class.value}, market {info.market}{', SYNTHETIC data' if info.synthetic else ''}")
-    for timeframe, span in ranges.items():
-        click.echo(f"  {timeframe:>5}: {span['start']} .. {span['end']}")
+    click.echo(
+        f"  quoted in {info.currency}, price increment {info.price_increment}, lot size {info.lot_size}, "
+        f"trading days in {info.timezone}"
+    )
+    click.echo("  held bars:")
+    for timeframe, span in held.items():
+        click.echo(f"    {timeframe:>7}: {span['start']} .. {span['end']}")
+    click.echo("  sessions may use (days, as validation checks them):")
+    for timeframe, span in sessions.items():
+        made = "" if span["from"] == timeframe else f"  (resampled from {span['from']})"
+        click.echo(f"    {timeframe:>7}: {span['start']} .. {span['end']}{made}")

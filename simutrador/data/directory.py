@@ -46,12 +46,13 @@ import attrs
 
 from simutrador.data import readers
 from simutrador.data.catalog import Bar, SymbolInfo
+from simutrador.data.instruments import InstrumentDefaults
 from simutrador.data.readers import PARQUET_EXTRA_HINT, BadData, FileData, quantized
-from simutrador.data.resample import ResamplingCatalog, trading_zone
+from simutrador.data.resample import ResamplingCatalog
 from simutrador.data.symbols import AssetClass, SymbolProblem, classify_symbol
-from simutrador.data.timeframes import TIMEFRAMES, parse_timeframe
+from simutrador.data.timeframes import parse_timeframe
 from simutrador.errors import ErrorCode, SimutradorError
-from simutrador.parsing import ParseError, parse_money
+from simutrador.parsing import ParseError
 from simutrador.sessions.models import DataRange
 
 __all__ = ["PARQUET_EXTRA_HINT", "DirectoryCatalog"]
@@ -60,17 +61,6 @@ logger = logging.getLogger(__name__)
 
 _SUFFIXES: Final = frozenset({".csv", ".parquet"})
 _DAY_FILE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
-_MARKETS: Final[Mapping[AssetClass, str]] = {
-    AssetClass.STOCK: "US",
-    AssetClass.FOREX: "FOREX",
-    AssetClass.CRYPTO: "CRYPTO",
-}
-_DEFAULT_DECIMALS: Final[Mapping[AssetClass, int]] = {AssetClass.STOCK: 2, AssetClass.FOREX: 5, AssetClass.CRYPTO: 8}
-_LOT_SIZES: Final[Mapping[AssetClass, Decimal]] = {
-    AssetClass.STOCK: Decimal(1),
-    AssetClass.FOREX: Decimal(1),
-    AssetClass.CRYPTO: Decimal("0.00000001"),
-}
 _MAX_SERIES: Final = 64
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
@@ -118,18 +108,6 @@ class _Snapshot:
     stamps: Mapping[_Key, array[int]]
     infos: Mapping[str, SymbolInfo]
     problems: Mapping[str, str]
-
-
-def _decimal_setting(name: str, value: Decimal | str | int | None) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        parsed = parse_money(value)
-    except ParseError as exc:
-        raise SimutradorError(ErrorCode.VALIDATION_FAILED, f"{name}: {exc}", {"fields": [name]}) from None
-    if parsed <= 0:
-        raise SimutradorError(ErrorCode.VALIDATION_FAILED, f"{name} must be above zero", {"fields": [name]})
-    return parsed
 
 
 class DirectoryCatalog(ResamplingCatalog):
@@ -189,23 +167,7 @@ class DirectoryCatalog(ResamplingCatalog):
                 f"refresh_interval must be zero or more seconds, got {refresh_interval!r}",
                 {"refresh_interval": refresh_interval},
             )
-        try:
-            self._zone = trading_zone(timezone)
-            self._asset_class = AssetClass(asset_class) if asset_class is not None else None
-        except (ValueError, KeyError) as exc:
-            field = "asset_class" if isinstance(exc, ValueError) and "AssetClass" in str(exc) else "timezone"
-            raise SimutradorError(
-                ErrorCode.VALIDATION_FAILED,
-                f"{field}: {asset_class!r} is not one of stock, forex, crypto"
-                if field == "asset_class"
-                else f"timezone: unknown IANA zone {timezone!r}",
-                {"fields": [field]},
-            ) from None
-        self._timezone = "UTC" if self._zone is UTC else timezone
-        self._exchange = exchange.upper() if exchange else None
-        self._currency = currency.upper()
-        self._increment = _decimal_setting("price_increment", price_increment)
-        self._lot_size = _decimal_setting("lot_size", lot_size)
+        self._defaults = InstrumentDefaults.create(timezone, exchange, asset_class, currency, price_increment, lot_size)
         self._name = name
         self._interval = refresh_interval
         self._monotonic = monotonic
@@ -258,8 +220,7 @@ class DirectoryCatalog(ResamplingCatalog):
         if cached is not None and cached[0] is snapshot:
             return cached[1]
         digest = hashlib.sha256()
-        settings = (self._timezone, self._exchange, self._asset_class, self._currency, self._increment, self._lot_size)
-        digest.update(repr(settings).encode())
+        digest.update(self._defaults.key().encode())
         for key in sorted(snapshot.sources):
             source = snapshot.sources[key]
             digest.update(repr(key).encode())
@@ -356,7 +317,7 @@ class DirectoryCatalog(ResamplingCatalog):
         return series
 
     def _read(self, file: Path, timeframe: str | None) -> FileData:
-        return readers.read_file(file, zone=self._zone, timeframe=timeframe)
+        return readers.read_file(file, zone=self._defaults.zone, timeframe=timeframe)
 
     def _remember(self, key: tuple[Path, _Signature, Decimal], series: _Series) -> None:
         """Keep `series` in the bounded cache of loaded files (caller holds the lock)."""
@@ -495,28 +456,14 @@ class DirectoryCatalog(ResamplingCatalog):
                 stamps[key] = summaries[0].stamps
             first, last = min(s.first for s in summaries), max(s.last for s in summaries)
             ranges.setdefault(source.symbol, {})[key[1]] = DataRange(start=first, end=last)
-            classes[source.symbol] = self._asset_class or source.asset_class
+            classes[source.symbol] = source.asset_class
             decimals[source.symbol] = max(decimals.get(source.symbol, 0), *(s.decimals for s in summaries))
         infos = {
-            symbol: self._info(symbol, classes[symbol], found, decimals[symbol])
+            symbol: self._defaults.describe(symbol, classes[symbol], found, decimals[symbol])
             for symbol, found in sorted(ranges.items())
         }
         problems_view = MappingProxyType(problems)  # handed out as is: read-only
         return _Snapshot(signatures, dict(listing), chosen, stamps, infos, problems_view)
-
-    def _info(self, symbol: str, asset_class: AssetClass, ranges: Mapping[str, DataRange], decimals: int) -> SymbolInfo:
-        increment = self._increment or Decimal(1).scaleb(-max(decimals, _DEFAULT_DECIMALS[asset_class]))
-        pair = next((symbol.split(sep)[1] for sep in ("/", "-") if sep in symbol), None)
-        return SymbolInfo(
-            symbol=symbol,
-            asset_class=asset_class,
-            market=self._exchange or _MARKETS[asset_class],
-            ranges=MappingProxyType(dict(sorted(ranges.items(), key=lambda item: TIMEFRAMES[item[0]].rank))),
-            price_increment=increment,
-            lot_size=self._lot_size or _LOT_SIZES[asset_class],
-            currency=pair or self._currency,
-            timezone=self._timezone,
-        )
 
     def _summary(self, file: Path, signature: _Signature, source: _Source) -> _Summary | str:
         """First/last bar and timeframe of `file`, or why it is unusable; cached per signature."""

@@ -37,7 +37,7 @@ import attrs
 from simutrador.data.catalog import Bar
 from simutrador.data.timeframes import DAILY, TIMEFRAMES, TimeframeKind
 
-__all__ = ["PARQUET_EXTRA_HINT", "BadData", "FileData", "decimals_of", "quantized", "read_file"]
+__all__ = ["PARQUET_EXTRA_HINT", "BadData", "FileData", "bars_from_rows", "decimals_of", "quantized", "read_file"]
 
 PARQUET_EXTRA_HINT: Final = "reading Parquet needs pyarrow: pip install 'simutrador[parquet]'"
 """The problem reported for each Parquet-backed symbol when pyarrow is not installed."""
@@ -87,7 +87,7 @@ def read_file(file: Path, *, zone: tzinfo = UTC, timeframe: str | None = None) -
     """
     try:
         rows = _read_parquet(file) if file.suffix.lower() == ".parquet" else _read_csv(file)
-        return _to_data(rows, zone, timeframe)
+        return bars_from_rows(rows, zone, timeframe)
     except BadData:
         raise
     except OSError as exc:
@@ -183,7 +183,12 @@ def _to_python(arrow: Any, column: Any) -> list[object]:
     return cast("list[object]", column.to_pylist())
 
 
-def _to_data(rows: Sequence[_Row], zone: tzinfo, timeframe: str | None) -> FileData:
+def bars_from_rows(rows: Sequence[Sequence[object]], zone: tzinfo = UTC, timeframe: str | None = None) -> FileData:
+    """Rows of ``(time, open, high, low, close, volume)`` as read (text, numbers, datetimes) → `FileData`.
+
+    Raises:
+        BadData: naming the first bad row (counted from 1).
+    """
     parsed: list[tuple[datetime, Bar]] = []
     decimals = 0
     for number, row in enumerate(rows, start=1):

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 from simutrador_cli import session as session_module
 from simutrador_cli.main import cli
 
-from simutrador import Plan
+from simutrador import DirectoryCatalog, Engine, ErrorCode, Plan, SimutradorError
 from tests.cli.test_serve import executable
 from tests.ws.harness import Harness, tolerates_refused_handshake_leak
 from tests.ws.thread_server import server_in_thread
@@ -165,6 +166,46 @@ def test_data_commands(tmp_path: Path) -> None:
     own = runner.invoke(cli, ["data", "list", "--data-dir", str(tmp_path)])
     assert own.exit_code == 0 and "directory catalog: 1 symbols" in own.stdout and "skipped BAD" in own.stderr
     assert runner.invoke(cli, ["data", "list", "--data-dir", str(tmp_path / "none")]).exit_code == 3
+    (tmp_path / "XYZ.csv").unlink()
+    failed = runner.invoke(cli, ["data", "list", "--data-dir", str(tmp_path)])  # every file failed: an error
+    assert failed.exit_code == 3 and "every data file failed (BAD: BAD.csv: missing columns" in failed.stderr
+
+
+def test_data_commands_show_what_validation_accepts(tmp_path: Path) -> None:
+    """Timezone-aware daily bars and hourly bars: `data list` prints exactly the days a session may use."""
+    (tmp_path / "TZA.csv").write_text(  # pandas' df.to_csv() of a New York DatetimeIndex
+        "Date,Open,High,Low,Close,Volume\n"
+        + "".join(f"2024-01-0{d} 00:00:00-05:00,1.0,2.0,0.5,1.5,10\n" for d in (2, 3, 4, 5, 8))
+    )
+    (tmp_path / "HOURLY.csv").write_text(
+        ",open,high,low,close,volume\n" + "".join(f"2024-01-02 {h}:00:00+00:00,1,2,0.5,1.5,1\n" for h in range(14, 21))
+    )
+    runner = CliRunner()
+    document = json.loads(runner.invoke(cli, ["data", "list", "--data-dir", str(tmp_path), "--json"]).stdout)
+    days = {row["symbol"]: (row["start"], row["end"]) for row in document["symbols"]}
+    assert days == {"HOURLY": ("2024-01-02", "2024-01-02"), "TZA": ("2024-01-02", "2024-01-08")}
+    engine = Engine(catalog=DirectoryCatalog(tmp_path))
+    for symbol, (first, last) in days.items():  # the shown days are accepted...
+        assert engine.create_session("alice", symbols=symbol, start_date=first, end_date=last, initial_capital=5000)
+        before = (date.fromisoformat(first) - timedelta(days=1)).isoformat()
+        with pytest.raises(SimutradorError) as info:  # ...and a day more is not
+            engine.create_session("alice", symbols=symbol, start_date=before, end_date=last, initial_capital=5000)
+        assert info.value.code is ErrorCode.INVALID_DATE_RANGE
+    hourly = json.loads(
+        runner.invoke(cli, ["data", "list", "--data-dir", str(tmp_path), "--timeframe", "1wk", "--json"]).stdout
+    )
+    assert [(r["symbol"], r["from_timeframe"], r["start"]) for r in hourly["symbols"]] == [
+        ("HOURLY", "1h", "2024-01-02"),
+        ("TZA", "daily", "2024-01-02"),
+    ]
+    minutes = runner.invoke(cli, ["data", "list", "--data-dir", str(tmp_path), "--timeframe", "5min"])
+    assert "(no 5min)" in minutes.stdout  # TZA's daily bars cannot make 5-minute bars
+    assert runner.invoke(cli, ["data", "list", "--timeframe", "1M"]).exit_code == 2
+    shown = runner.invoke(cli, ["data", "show", "hourly", "--data-dir", str(tmp_path)])
+    assert "4h: 2024-01-02 .. 2024-01-02  (resampled from 1h)" in shown.stdout
+    assert "5min" not in shown.stdout
+    card = json.loads(runner.invoke(cli, ["data", "show", "aapl", "--json"]).stdout)
+    assert (card["price_increment"], card["currency"], card["sessions"]["weekly"]["from"]) == ("0.01", "USD", "daily")
 
 
 def test_end_to_end_processes_two_users_in_parallel(harness: Harness) -> None:

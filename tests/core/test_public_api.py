@@ -19,6 +19,7 @@ def test_exported_names_are_pinned() -> None:
         "EngineSettings",
         "ErrorCode",
         "ErrorType",
+        "FrameCatalog",
         "MarketDataValidator",
         "MemoryStore",
         "Plan",
@@ -32,8 +33,10 @@ def test_exported_names_are_pinned() -> None:
         "Severity",
         "SimutradorError",
         "SymbolInfo",
+        "Timeframe",
         "ValidationResult",
         "load_settings",
+        "parse_timeframe",
         "setting",
     ]
     for name in simutrador.__all__:
@@ -46,7 +49,7 @@ def test_importing_the_core_pulls_in_no_transport() -> None:
         "before = set(sys.modules)\n"
         "import simutrador, simutrador.testing, simutrador.codec\n"
         "banned = {'trio', 'trio_websocket', 'jwt', 'click', 'anyio', 'asyncio', 'socket', 'wsproto',"
-        " 'simutrador_ws', 'simutrador_cli', 'pyarrow'}\n"
+        " 'simutrador_ws', 'simutrador_cli', 'pyarrow', 'pandas', 'numpy'}\n"
         "print(sorted(banned & (set(sys.modules) - before)))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
