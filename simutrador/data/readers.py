@@ -37,7 +37,16 @@ import attrs
 from simutrador.data.catalog import Bar
 from simutrador.data.timeframes import DAILY, TIMEFRAMES, TimeframeKind
 
-__all__ = ["PARQUET_EXTRA_HINT", "BadData", "FileData", "bars_from_rows", "decimals_of", "quantized", "read_file"]
+__all__ = [
+    "PARQUET_EXTRA_HINT",
+    "BadData",
+    "FileData",
+    "bars_from_rows",
+    "decimals_of",
+    "quantized",
+    "read_file",
+    "to_increment",
+]
 
 PARQUET_EXTRA_HINT: Final = "reading Parquet needs pyarrow: pip install 'simutrador[parquet]'"
 """The problem reported for each Parquet-backed symbol when pyarrow is not installed."""
@@ -102,15 +111,27 @@ def decimals_of(value: Decimal) -> int:
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
+def to_increment(price: Decimal, increment: Decimal) -> Decimal:
+    """`price` rounded (half to even) to a multiple of `increment`, written with its decimal places.
+
+    Example:
+        >>> to_increment(Decimal("100.01"), Decimal("0.05")), to_increment(Decimal("1.2345"), Decimal("0.01"))
+        (Decimal('100.00'), Decimal('1.23'))
+    """
+    if increment.normalize().as_tuple().digits == (1,):  # a power of ten: plain quantize
+        return price.quantize(increment)
+    return ((price / increment).to_integral_value() * increment).quantize(increment)
+
+
 def quantized(bars: Sequence[Bar], increment: Decimal) -> tuple[Bar, ...]:
-    """`bars` with every price quantized to `increment` (half to even)."""
+    """`bars` with every price rounded to a multiple of `increment` (half to even)."""
     return tuple(
         Bar(
             timestamp=bar.timestamp,
-            open=bar.open.quantize(increment),
-            high=bar.high.quantize(increment),
-            low=bar.low.quantize(increment),
-            close=bar.close.quantize(increment),
+            open=to_increment(bar.open, increment),
+            high=to_increment(bar.high, increment),
+            low=to_increment(bar.low, increment),
+            close=to_increment(bar.close, increment),
             volume=bar.volume,
         )
         for bar in bars

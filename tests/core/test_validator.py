@@ -307,3 +307,152 @@ def test_validate_date_range_never_raises(start: object, end: object, symbols: l
     assert result.is_valid == (not result.problems)
     if result.is_valid and symbols:
         assert result.estimated_ticks >= 0
+
+
+class TestTimeframes:
+    """The session's timeframe drives availability, ticks, warmup and the no-bar rule."""
+
+    def engine(self) -> Engine:
+        return Engine(clock=ManualClock(NOW))
+
+    def validator(self) -> MarketDataValidator:
+        return MarketDataValidator(SampleCatalog(), clock=ManualClock(NOW))
+
+    def test_one_trading_hour_of_minutes_is_sixty_ticks(self) -> None:
+        session = self.engine().create_session(
+            "alice",
+            symbols="AAPL",
+            start_date="2025-11-04T14:30",
+            end_date="2025-11-04T15:29:59",
+            initial_capital=10_000,
+            timeframe="1m",
+            warmup_bars=30,
+        )
+        assert session.estimated_ticks == 60
+        assert session.data_ranges["AAPL"] == DataRange(start=at(2025, 10, 1, 14, 30), end=at(2025, 12, 31, 20, 59))
+
+    def test_a_day_of_five_minute_bars_is_resampled(self) -> None:
+        engine = self.engine()
+        session = engine.create_session(
+            "alice",
+            symbols=["AAPL", "MSFT"],
+            start_date="2025-11-04",
+            end_date="2025-11-04",
+            initial_capital=10_000,
+            timeframe="5min",
+        )
+        assert session.estimated_ticks == 78  # 14:30 ... 20:55
+        result = self.validator().validate_date_range(
+            "2025-11-04", "2025-11-04", symbols=["AAPL", "BTC-USD"], timeframe="5min"
+        )
+        assert (result.estimated_ticks, result.estimated_bars) == (288, 78 + 288)  # crypto trades all day
+
+    def test_weekly_and_monthly_sessions(self) -> None:
+        validator = self.validator()
+        weekly = validator.validate_date_range("2024-03-06", "2024-03-29", symbols=["SPY"], timeframe="weekly")
+        assert weekly.is_valid and weekly.estimated_ticks == 4  # the week of 4 March counts: the session starts in it
+        monthly = validator.validate_date_range("2024-01-15", "2024-06-30", symbols=["SPY"], timeframe="1mo")
+        assert monthly.estimated_ticks == 6
+
+    def test_no_bar_to_simulate_is_refused(self) -> None:
+        with pytest.raises(SimutradorError) as info:
+            self.engine().create_session(
+                "alice", symbols="AAPL", start_date="2024-03-09", end_date="2024-03-10", initial_capital=10_000
+            )
+        assert info.value.code is ErrorCode.INVALID_DATE_RANGE
+        assert info.value.message.startswith("no daily bar to simulate from 2024-03-09 to 2024-03-10 for AAPL")
+        minutes = self.validator().validate_date_range(
+            "2025-11-04T22:00", "2025-11-04T23:00", symbols=["AAPL"], timeframe="1min"
+        )
+        [problem] = minutes.problems
+        assert problem.details == {"estimated_ticks": 0, "timeframe": "1min"}
+        assert "from 2025-11-04T22:00:00+00:00 to 2025-11-04T23:00:00+00:00" in problem.message
+
+    def test_minute_sessions_outside_the_minute_data(self) -> None:
+        with pytest.raises(SimutradorError) as info:
+            self.engine().create_session(
+                "alice",
+                symbols="AAPL",
+                start_date="2024-03-04",
+                end_date="2024-03-05",
+                initial_capital=10_000,
+                timeframe="15min",
+            )
+        assert info.value.message == "no 15min data for the whole range for AAPL (available 2025-10-01 to 2025-12-31)"
+        assert info.value.details["problems"][0]["timeframe"] == "15min"
+
+    def test_warmup_needs_history_and_names_the_earliest_start(self) -> None:
+        engine = self.engine()
+        ok = engine.create_session(
+            "alice",
+            symbols="ABNB",
+            start_date="2020-12-17",
+            end_date="2020-12-31",
+            initial_capital=10_000,
+            warmup_bars=5,
+        )
+        assert ok.estimated_ticks == 11
+        with pytest.raises(SimutradorError) as info:
+            engine.create_session(
+                "alice",
+                symbols=["ABNB", "AAPL"],
+                start_date="2020-12-14",
+                end_date="2020-12-31",
+                initial_capital=10_000,
+                warmup_bars=5,
+            )
+        [problem] = info.value.details["problems"]
+        assert info.value.code is ErrorCode.INVALID_DATE_RANGE
+        assert problem["symbols"] == {
+            "ABNB": {"warmup_bars_available": 2, "earliest_start": "2020-12-17T00:00:00+00:00"}
+        }  # listed Thursday 10 December: 10, 11 before the 14th; five bars end on the 16th
+        assert problem["earliest_start"] == "2020-12-17T00:00:00+00:00"
+        assert info.value.message == (
+            "warmup_bars=5 needs 5 daily bars before the start, but ABNB has 2; "
+            "the earliest start_date with 5 warmup bars is 2020-12-17"
+        )
+        with pytest.raises(SimutradorError) as never:
+            engine.create_session(
+                "alice",
+                symbols="AAPL",
+                start_date="2025-10-01T15:00",
+                end_date="2025-10-01T16:00",
+                initial_capital=10_000,
+                timeframe="1h",
+                warmup_bars=100_000,
+            )
+        assert "there are not 100001 1h bars in all; ask for fewer warmup bars" in never.value.message
+        assert never.value.details["problems"][0]["earliest_start"] is None
+
+    @pytest.mark.parametrize(
+        ("fields", "field", "message"),
+        [
+            ({"timeframe": "1M"}, "timeframe", "timeframe '1M' is ambiguous"),
+            ({"timeframe": 5}, "timeframe", "timeframe must be a string"),
+            ({"warmup_bars": -1}, "warmup_bars", "warmup_bars must be a whole number >= 0"),
+            ({"warmup_bars": 100_001}, "warmup_bars", "warmup_bars must be at most 100,000"),
+        ],
+    )
+    def test_malformed_timeframe_and_warmup(self, fields: dict[str, object], field: str, message: str) -> None:
+        with pytest.raises(SimutradorError) as info:
+            self.engine().create_session(
+                "alice",
+                symbols="APPL",
+                start_date="2024-03-04",
+                end_date="2024-03-08",
+                initial_capital=10_000,
+                **fields,
+            )
+        problems = {p["field"]: p for p in info.value.details["problems"]}
+        assert problems[field]["message"].startswith(message)
+        assert problems["symbols"]["code"] == "INVALID_SYMBOL"  # still reported with the others
+
+    def test_available_range_per_timeframe(self) -> None:
+        validator = self.validator()
+        assert validator.get_available_date_range("aapl", "5min") == DataRange(
+            start=at(2025, 10, 1, 14, 30), end=at(2025, 12, 31, 20, 59)
+        )
+        assert validator.get_available_date_range("aapl", "1wk") == DataRange(
+            start=at(2016, 1, 4), end=at(2025, 12, 31)
+        )
+        assert validator.validate_symbols(["TWTR"], timeframe="1min").problems[0].field == "timeframe"
