@@ -63,6 +63,8 @@ class ErrorCode(StrEnum):
     VALIDATION_FAILED = "VALIDATION_FAILED"
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
     INVALID_STATE_TRANSITION = "INVALID_STATE_TRANSITION"
+    INVALID_ORDER = "INVALID_ORDER"
+    INSUFFICIENT_BUYING_POWER = "INSUFFICIENT_BUYING_POWER"
     RATE_LIMIT_EXCEEDED = "RATE_LIMIT_EXCEEDED"
     INVALID_MESSAGE = "INVALID_MESSAGE"
     UNKNOWN_MESSAGE_TYPE = "UNKNOWN_MESSAGE_TYPE"
@@ -102,6 +104,8 @@ _CODE_INFO: Final[Mapping[ErrorCode, ErrorInfo]] = MappingProxyType(
         ErrorCode.VALIDATION_FAILED: ErrorInfo(error_type=_V, severity=Severity.MEDIUM, recoverable=True),
         ErrorCode.SESSION_NOT_FOUND: ErrorInfo(error_type=_V, severity=Severity.LOW, recoverable=False),
         ErrorCode.INVALID_STATE_TRANSITION: ErrorInfo(error_type=_V, severity=Severity.MEDIUM, recoverable=False),
+        ErrorCode.INVALID_ORDER: ErrorInfo(error_type=_V, severity=Severity.MEDIUM, recoverable=True),
+        ErrorCode.INSUFFICIENT_BUYING_POWER: ErrorInfo(error_type=_V, severity=Severity.LOW, recoverable=True),
         ErrorCode.RATE_LIMIT_EXCEEDED: ErrorInfo(error_type=_R, severity=Severity.LOW, recoverable=True),
         ErrorCode.INVALID_MESSAGE: ErrorInfo(error_type=_P, severity=Severity.MEDIUM, recoverable=True),
         ErrorCode.UNKNOWN_MESSAGE_TYPE: ErrorInfo(error_type=_P, severity=Severity.MEDIUM, recoverable=True),

@@ -59,7 +59,13 @@ class SessionParams:
             tick; they must exist before `start_date`.
         data_provider: Which market data to use; None means the engine's catalog.
         commission_per_share: Commission charged per share traded.
-        slippage_bps: Slippage applied to fills, in basis points.
+        slippage_bps: Slippage applied to market and stop fills, in basis points.
+        commission_minimum: The least commission one order pays.
+        commission_pct: Commission as a percent of traded value (added to the per-share part).
+        fill_at: When market orders fill: ``"next_open"`` (default) or ``"close"``.
+        intrabar: How an ambiguous bar is read: ``"pessimistic"`` (default) or ``"optimistic"``.
+        max_volume_pct: Percent of a bar's volume a symbol's orders may take (None: no limit).
+        leverage: Gross position value allowed per unit of equity (1: cash only).
         metadata: Free-form JSON-like labels, bounded in size and depth.
         session_id: A client-chosen id (letters, digits, ``-``, ``_``, ``.``);
             None for a random one.
@@ -80,6 +86,12 @@ class SessionParams:
     data_provider: str | None = None
     commission_per_share: Number = Decimal(0)
     slippage_bps: Number = Decimal(0)
+    commission_minimum: Number = Decimal(0)
+    commission_pct: Number = Decimal(0)
+    fill_at: str = "next_open"
+    intrabar: str = "pessimistic"
+    max_volume_pct: Number | None = None
+    leverage: Number = Decimal(1)
     metadata: Mapping[str, Any] = EMPTY_MAPPING
     session_id: str | None = None
 
@@ -117,6 +129,13 @@ class Session:
         data_provider: Where its market data comes from.
         commission_per_share: Commission per share traded.
         slippage_bps: Slippage in basis points.
+        commission_minimum: The least commission one order pays.
+        commission_pct: Commission as a percent of traded value.
+        fill_at: When market orders fill (``next_open`` or ``close``).
+        intrabar: How an ambiguous bar is read (``pessimistic`` or ``optimistic``).
+        max_volume_pct: Percent of a bar's volume orders may take (None: no limit).
+        leverage: Gross position value allowed per unit of equity.
+        plan: The plan whose limits applied at creation (None: the engine's own).
         metadata: The caller's labels (read-only).
         data_ranges: Per symbol, the market data actually available.
         estimated_ticks: How many time steps the simulation will take.
@@ -138,6 +157,13 @@ class Session:
     slippage_bps: Decimal = Decimal(0)
     timeframe: str = "daily"
     warmup_bars: int = 0
+    commission_minimum: Decimal = Decimal(0)
+    commission_pct: Decimal = Decimal(0)
+    fill_at: str = "next_open"
+    intrabar: str = "pessimistic"
+    max_volume_pct: Decimal | None = None
+    leverage: Decimal = Decimal(1)
+    plan: str | None = None
     metadata: Mapping[str, Any] = EMPTY_MAPPING
     data_ranges: Mapping[str, DataRange] = attrs.field(default=EMPTY_MAPPING)
     estimated_ticks: int = 0

@@ -42,6 +42,14 @@ __all__ = [
 
 MAX_COMMISSION_PER_SHARE: Final = Decimal(100)
 MAX_SLIPPAGE_BPS: Final = Decimal(10_000)
+MAX_COMMISSION_MINIMUM: Final = Decimal(1_000)
+MAX_COMMISSION_PCT: Final = Decimal(10)
+MAX_VOLUME_PCT: Final = Decimal(100)
+MAX_LEVERAGE: Final = Decimal(100)
+FILL_TIMINGS: Final = ("next_open", "close")
+"""When market orders fill; the first is the default."""
+INTRABAR_POLICIES: Final = ("pessimistic", "optimistic")
+"""How an ambiguous bar is read; the first is the default."""
 _MAX_METADATA_KEY_LENGTH: Final = 128
 _SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]*")
 _CENT: Final = Decimal("0.01")
@@ -91,6 +99,12 @@ class CheckedParams:
         session_id: The client-chosen id, or None.
         timeframe: The canonical timeframe.
         warmup_bars: Bars of history before the first tick.
+        commission_minimum: The least commission one order pays.
+        commission_pct: Commission as a percent of traded value.
+        fill_at: ``next_open`` or ``close``.
+        intrabar: ``pessimistic`` or ``optimistic``.
+        max_volume_pct: Percent of a bar's volume orders may take, or None.
+        leverage: Gross position value per unit of equity.
     """
 
     symbols: tuple[str, ...]
@@ -104,6 +118,12 @@ class CheckedParams:
     session_id: str | None
     timeframe: str = DAILY
     warmup_bars: int = 0
+    commission_minimum: Decimal = Decimal(0)
+    commission_pct: Decimal = Decimal(0)
+    fill_at: str = "next_open"
+    intrabar: str = "pessimistic"
+    max_volume_pct: Decimal | None = None
+    leverage: Decimal = Decimal(1)
 
 
 def plural(count: int, noun: str) -> str:
@@ -412,6 +432,35 @@ def _check_warmup_bars(raw: object, problems: list[Problem]) -> int:
         return 0
 
 
+def _check_choice(name: str, raw: object, choices: tuple[str, ...], problems: list[Problem]) -> str:
+    if isinstance(raw, str) and raw.strip().lower() in choices:
+        return raw.strip().lower()
+    problems.append(
+        Problem(code=ErrorCode.VALIDATION_FAILED, field=name, message=f"{name} must be one of {', '.join(choices)}")
+    )
+    return choices[0]
+
+
+def _check_volume_pct(raw: object, problems: list[Problem]) -> Decimal | None:
+    if raw is None:
+        return None
+    value = _check_fee("max_volume_pct", raw, MAX_VOLUME_PCT, problems)
+    if value <= 0:
+        problems.append(
+            Problem(code=ErrorCode.VALIDATION_FAILED, field="max_volume_pct", message="max_volume_pct must be above 0")
+        )
+    return value
+
+
+def _check_leverage(raw: object, problems: list[Problem]) -> Decimal:
+    value = _check_fee("leverage", raw, MAX_LEVERAGE, problems)
+    if value < 1:
+        problems.append(
+            Problem(code=ErrorCode.VALIDATION_FAILED, field="leverage", message="leverage must be at least 1")
+        )
+    return value
+
+
 def check_params(
     params: SessionParams, *, settings: SessionSettings, limits: EffectiveLimits, now: datetime
 ) -> tuple[CheckedParams, list[Problem]]:
@@ -435,5 +484,13 @@ def check_params(
         session_id=_check_text("session_id", params.session_id, problems, _SESSION_ID, settings.max_session_id_length),
         timeframe=_check_timeframe(params.timeframe, problems),
         warmup_bars=_check_warmup_bars(params.warmup_bars, problems),
+        commission_minimum=_check_fee(
+            "commission_minimum", params.commission_minimum, MAX_COMMISSION_MINIMUM, problems
+        ),
+        commission_pct=_check_fee("commission_pct", params.commission_pct, MAX_COMMISSION_PCT, problems),
+        fill_at=_check_choice("fill_at", params.fill_at, FILL_TIMINGS, problems),
+        intrabar=_check_choice("intrabar", params.intrabar, INTRABAR_POLICIES, problems),
+        max_volume_pct=_check_volume_pct(params.max_volume_pct, problems),
+        leverage=_check_leverage(params.leverage, problems),
     )
     return checked, problems

@@ -22,6 +22,8 @@ EXPECTED_INFO: dict[str, tuple[ErrorType, Severity, bool]] = {
     "VALIDATION_FAILED": (V, Severity.MEDIUM, True),
     "SESSION_NOT_FOUND": (V, Severity.LOW, False),
     "INVALID_STATE_TRANSITION": (V, Severity.MEDIUM, False),
+    "INVALID_ORDER": (V, Severity.MEDIUM, True),
+    "INSUFFICIENT_BUYING_POWER": (V, Severity.LOW, True),
     "RATE_LIMIT_EXCEEDED": (R, Severity.LOW, True),
     "INVALID_MESSAGE": (P, Severity.MEDIUM, True),
     "UNKNOWN_MESSAGE_TYPE": (P, Severity.MEDIUM, True),

@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 
 from simutrador import Engine, EngineSettings, ErrorCode, Plan, Session, SessionState, SimutradorError
 from simutrador.sessions.manager import SessionManager
+from simutrador.settings import DEFAULT_PLAN_LIMITS
 from simutrador.sessions.states import SessionEvent
 from simutrador.storage import MemoryStore
 from simutrador.testing import ManualClock, SequentialIds
@@ -189,7 +191,8 @@ class TestLimits:
 
     def test_bars_per_session_limit_names_its_setting(self, clock: ManualClock) -> None:
         clock.set(datetime(2026, 6, 1, tzinfo=UTC))
-        engine = Engine(clock=clock)
+        small = attrs.evolve(DEFAULT_PLAN_LIMITS[Plan.FREE], max_bars_per_session=10_000)
+        engine = Engine(EngineSettings(plans={Plan.FREE: small}), clock=clock)
         err = expect_error(
             ErrorCode.VALIDATION_FAILED,
             lambda: engine.create_session(
@@ -203,11 +206,20 @@ class TestLimits:
             ),
         )
         [problem] = err.details["problems"]
-        assert problem["max_bars_per_session"] == 1_000_000
-        assert problem["estimated_bars"] > 1_000_000
+        assert problem["max_bars_per_session"] == 10_000
+        assert problem["estimated_bars"] > 40_000  # about 64 trading days x 390 minutes x 2 symbols
         assert problem["env"] == "SIMUTRADOR_FREE_MAX_BARS_PER_SESSION"
-        assert "more than the 1,000,000 the free plan allows" in err.message
+        assert "more than the 10,000 the free plan allows" in err.message
         assert engine.live_session_count == 0
+        daily = engine.create_session(  # the same symbols and days in daily bars fit
+            "alice",
+            symbols=["AAPL", "MSFT"],
+            start_date="2025-10-01",
+            end_date="2025-12-31",
+            initial_capital=100_000,
+            plan=Plan.FREE,
+        )
+        assert daily.timeframe == "daily"
 
     def test_completed_and_failed_sessions_do_not_count(self, manager: SessionManager) -> None:
         request = params()
@@ -415,3 +427,53 @@ class TestExpiry:
         assert store.index_size <= 4 * 1 + 64 + 1
         clock.advance(minutes=60)
         assert manager.cleanup_expired_sessions() == 1
+
+
+class TestSimulationSettings:
+    def test_the_session_records_timeframe_warmup_and_fill_settings(self, clock: ManualClock) -> None:
+        clock.set(datetime(2026, 6, 1, tzinfo=UTC))
+        engine = Engine(clock=clock)
+        session = engine.create_session(
+            "alice",
+            symbols="AAPL",
+            start="2025-11-03",
+            end="2025-11-04",
+            capital=50_000,
+            timeframe="5m",
+            warmup_bars=3,
+            commission_minimum="1",
+            commission_pct="0.1",
+            fill_at="close",
+            intrabar="Optimistic",
+            max_volume_pct=10,
+            leverage=2,
+        )
+        assert (session.timeframe, session.warmup_bars, session.fill_at, session.intrabar) == (
+            "5min",
+            3,
+            "close",
+            "optimistic",
+        )
+        assert (session.commission_minimum, session.commission_pct) == (Decimal(1), Decimal("0.1"))
+        assert (session.max_volume_pct, session.leverage, session.plan) == (Decimal(10), Decimal(2), None)
+        assert engine.create_session("bob", params(), plan=Plan.PROFESSIONAL).plan == "professional"
+
+    @pytest.mark.parametrize(
+        ("field", "value", "fragment"),
+        [
+            ("fill_at", "tomorrow", "fill_at must be one of next_open, close"),
+            ("intrabar", 3, "intrabar must be one of pessimistic, optimistic"),
+            ("max_volume_pct", 0, "max_volume_pct must be above 0"),
+            ("max_volume_pct", 101, "max_volume_pct must be between 0 and 100"),
+            ("leverage", "0.5", "leverage must be at least 1"),
+            ("commission_pct", -1, "commission_pct must be between 0 and 10"),
+            ("commission_minimum", "lots", "commission_minimum: expected a decimal number"),
+        ],
+    )
+    def test_bad_fill_settings_are_refused(self, engine: Engine, field: str, value: Any, fragment: str) -> None:
+        err = expect_error(
+            ErrorCode.VALIDATION_FAILED, lambda: engine.create_session("alice", params(**{field: value}))
+        )
+        assert err.details["fields"] == [field]
+        assert fragment in err.message
+        assert engine.live_session_count == 0
