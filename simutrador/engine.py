@@ -19,6 +19,9 @@ from simutrador.errors import ErrorCode, SimutradorError
 from simutrador.sessions.manager import SessionManager
 from simutrador.sessions.models import DataRange, Session, SessionParams
 from simutrador.settings import EffectiveLimits, EngineSettings, Plan
+from simutrador.simulation.results import SimulationResult
+from simutrador.simulation.runner import Progress, SimulationHandle
+from simutrador.simulation.service import SimulationService
 from simutrador.storage.base import SessionStore
 
 __all__ = ["Engine"]
@@ -67,6 +70,7 @@ class Engine:
         self._sessions = SessionManager(
             self._settings, clock=clock, id_factory=id_factory, market_check=self._validator.check, store=store
         )
+        self._simulations = SimulationService(self._sessions, self._catalog, self._settings, clock)
 
     @property
     def settings(self) -> EngineSettings:
@@ -137,6 +141,54 @@ class Engine:
     def cleanup_expired_sessions(self) -> int:
         """Remove expired sessions; returns how many went."""
         return self._sessions.cleanup_expired_sessions()
+
+    # -- simulations ----------------------------------------------------------------------
+
+    def run_simulation(
+        self, user_id: str, session_id: str, strategy: object, *, progress: Progress | None = None
+    ) -> SimulationResult:
+        """Simulate a READY session with `strategy` and return the result.
+
+        The session goes RUNNING, then COMPLETED (its result kept for
+        ``result_retention_minutes``, see `get_result`). A strategy is an object with
+        ``on_tick(ctx, tick)`` and optional ``on_start(ctx)``, ``on_fill(ctx, fill)``,
+        ``on_order_rejected(ctx, order, reason)``, ``on_finish(ctx, result)``, or a plain
+        function ``(ctx, tick)``.
+
+        Args:
+            user_id: The owner.
+            session_id: A READY session.
+            strategy: The strategy.
+            progress: Called with (ticks done, ticks total) as the run goes.
+
+        Raises:
+            SimutradorError: ``SESSION_NOT_FOUND``; ``INVALID_STATE_TRANSITION`` when the
+                session is not READY; ``INVALID_ORDER`` from the strategy's orders;
+                ``SESSION_LIMIT_EXCEEDED`` past the plan's ``max_simulation_duration``.
+            Exception: whatever the strategy raised, with a note naming the callback
+                and the tick. The session is then in ERROR with that message; the
+                engine and other sessions are unaffected.
+        """
+        return self._simulations.run(user_id, session_id, strategy, progress)
+
+    def start_simulation(self, user_id: str, session_id: str) -> SimulationHandle:
+        """Start a READY session's simulation and return a step handle over it.
+
+        Iterate the handle for ticks; between them submit (``handle.buy``,
+        ``handle.sell``, ``handle.ctx``), cancel and read the account; ``pause()``
+        and iterate again to resume; ``handle.result`` once done (the session is then
+        COMPLETED).
+        """
+        return self._simulations.start(user_id, session_id)
+
+    def get_result(self, user_id: str, session_id: str) -> SimulationResult:
+        """The result of a COMPLETED session (kept for ``result_retention_minutes``).
+
+        Raises:
+            SimutradorError: ``SESSION_NOT_FOUND``; ``INVALID_STATE_TRANSITION`` when it
+                has not completed.
+        """
+        return self._sessions.get_result(user_id, session_id)
 
     # -- the market data (the seed's validator API) -----------------------------------
 

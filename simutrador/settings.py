@@ -151,6 +151,7 @@ class SessionSettings:
         max_metadata_bytes: Largest JSON size of a session's metadata.
         max_metadata_depth: Deepest nesting of a session's metadata.
         max_session_id_length: Longest client-chosen session id.
+        result_retention_minutes: How long a completed session keeps its result.
     """
 
     max_sessions_per_user: int = setting(5, _COUNT, types=int)
@@ -161,6 +162,7 @@ class SessionSettings:
     max_metadata_bytes: int = setting(4096, _COUNT, types=int)
     max_metadata_depth: int = setting(4, _COUNT, types=int)
     max_session_id_length: int = setting(64, _COUNT, types=int)
+    result_retention_minutes: int = setting(1440, _COUNT, types=int)
 
     def __attrs_post_init__(self) -> None:
         """Check the settings are consistent with each other."""

@@ -33,6 +33,7 @@ from simutrador.sessions.validation import (
     raise_problems,
 )
 from simutrador.settings import EffectiveLimits, EngineSettings, Plan
+from simutrador.simulation.results import SimulationResult
 from simutrador.storage.base import SessionStore
 from simutrador.storage.memory import MemoryStore
 
@@ -44,6 +45,7 @@ _HOUR: Final = timedelta(hours=1)
 _MAX_USER_ID_LENGTH: Final = 128
 _ID_ATTEMPTS: Final = 8
 _KEPT_ALIVE: Final = frozenset({SessionState.RUNNING})
+"""States that never expire: a running simulation is its own activity."""
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -307,6 +309,41 @@ class SessionManager:
         """
         changes = {"error_message": error_message} if error_message is not None else {}
         return self._change(user_id, session_id, event, changes)
+
+    def finish(self, user_id: str, session_id: str, result: SimulationResult) -> Session:
+        """Record a completed simulation: FINISH, keep `result` for the retention period.
+
+        Raises:
+            SimutradorError: ``SESSION_NOT_FOUND`` or ``INVALID_STATE_TRANSITION``.
+        """
+        now = self._clock()
+        retention = timedelta(minutes=self._settings.session.result_retention_minutes)
+        with self._lock:
+            session = self._find(user_id, session_id, now)
+            state = apply_event(session.state, SessionEvent.FINISH, session_id=session_id)
+            updated = attrs.evolve(session, state=state, updated_at=now, expires_at=now + retention)
+            self._store.save(updated)
+            self._store.save_result(user_id, session_id, result)
+        return updated
+
+    def get_result(self, user_id: str, session_id: str) -> SimulationResult:
+        """The result of a session's completed simulation.
+
+        Raises:
+            SimutradorError: ``SESSION_NOT_FOUND``; ``INVALID_STATE_TRANSITION`` when
+                the session has not completed.
+        """
+        now = self._clock()
+        with self._lock:
+            session = self._find(user_id, session_id, now)
+            result = self._store.get_result(user_id, session_id)
+        if result is None:
+            raise SimutradorError(
+                ErrorCode.INVALID_STATE_TRANSITION,
+                f"session {session_id} is {session.state.value}: it has no result yet",
+                {"session_id": session_id, "current_state": session.state.value},
+            )
+        return result
 
     def touch_session(self, user_id: str, session_id: str) -> Session:
         """Renew a session's expiry without changing anything else."""

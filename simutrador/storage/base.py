@@ -12,12 +12,13 @@ from datetime import datetime
 from typing import Protocol
 
 from simutrador.sessions.models import Session
+from simutrador.simulation.results import SimulationResult
 
 __all__ = ["SessionStore"]
 
 
 class SessionStore(Protocol):
-    """Holds sessions by owner, each user's recent creation times, and an expiry index."""
+    """Holds sessions by owner, their results, each user's recent creation times, and an expiry index."""
 
     def __len__(self) -> int:
         """How many sessions are held (expired ones count until removed)."""
@@ -36,7 +37,15 @@ class SessionStore(Protocol):
         ...
 
     def remove(self, user_id: str, session_id: str) -> None:
-        """Forget a session (no-op when absent)."""
+        """Forget a session and its result (no-op when absent)."""
+        ...
+
+    def save_result(self, user_id: str, session_id: str, result: SimulationResult) -> None:
+        """Keep the result of a session's simulation."""
+        ...
+
+    def get_result(self, user_id: str, session_id: str) -> SimulationResult | None:
+        """The result of a session's simulation, or None."""
         ...
 
     def due(self, now: datetime) -> Sequence[Session]:

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Final
 
 from simutrador.sessions.models import Session
+from simutrador.simulation.results import SimulationResult
 
 __all__ = ["MemoryStore"]
 
@@ -36,6 +37,7 @@ class MemoryStore:
         self._sessions: dict[str, dict[str, Session]] = {}
         self._created: dict[str, deque[datetime]] = {}
         self._expiry: list[tuple[datetime, str, str]] = []
+        self._results: dict[tuple[str, str], SimulationResult] = {}
         self._count = 0
 
     def __len__(self) -> int:
@@ -61,13 +63,22 @@ class MemoryStore:
             self._rebuild_heap()
 
     def remove(self, user_id: str, session_id: str) -> None:
-        """Forget a session."""
+        """Forget a session and its result."""
+        self._results.pop((user_id, session_id), None)
         owned = self._sessions.get(user_id)
         if owned is None or owned.pop(session_id, None) is None:
             return
         self._count -= 1
         if not owned:
             del self._sessions[user_id]
+
+    def save_result(self, user_id: str, session_id: str, result: SimulationResult) -> None:
+        """Keep a session's result."""
+        self._results[user_id, session_id] = result
+
+    def get_result(self, user_id: str, session_id: str) -> SimulationResult | None:
+        """A session's result, or None."""
+        return self._results.get((user_id, session_id))
 
     def due(self, now: datetime) -> Sequence[Session]:
         """Sessions whose expiry is at or before `now` (each popped from the index once)."""

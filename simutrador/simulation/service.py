@@ -1,0 +1,156 @@
+"""Simulations of sessions: from a `Session` to a running `Simulator`, and back to a result.
+
+`SimulationService` is the `Engine`'s simulation half. It builds a simulator from a
+session (its instruments from the catalog, its bars from the shared `FeedCache`),
+fires the session's state events (START, PAUSE, RESUME, FINISH, FAIL) through the
+session manager, enforces the plan's wall-clock limit, and stores results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import traceback
+from collections.abc import Callable
+
+from simutrador.clock import Clock
+from simutrador.data.catalog import Catalog
+from simutrador.data.feed import FeedCache
+from simutrador.data.symbols import AssetClass
+from simutrador.data.timeframes import parse_timeframe
+from simutrador.errors import ErrorCode, SimutradorError
+from simutrador.parsing import format_duration
+from simutrador.sessions.manager import SessionManager
+from simutrador.sessions.models import Session
+from simutrador.sessions.states import SessionEvent
+from simutrador.settings import EngineSettings, Plan
+from simutrador.simulation.account import CommissionModel
+from simutrador.simulation.matching import IntrabarPolicy
+from simutrador.simulation.results import SimulationResult
+from simutrador.simulation.runner import Progress, SimulationHandle, run_strategy
+from simutrador.simulation.simulator import FillTiming, Instrument, SimulationConfig, Simulator
+
+__all__ = ["SimulationService"]
+
+_CALENDARS = {
+    AssetClass.STOCK: (252, 6.5),
+    AssetClass.FOREX: (260, 24.0),
+    AssetClass.CRYPTO: (365, 24.0),
+}
+
+
+class SimulationService:
+    """Runs sessions' simulations for an `Engine` (thread-safe; each simulator has one owner).
+
+    Args:
+        sessions: The session rules (state events, results).
+        catalog: The market data.
+        settings: Limits (the plan's wall-clock limit).
+        clock: For the wall-clock limit.
+    """
+
+    def __init__(self, sessions: SessionManager, catalog: Catalog, settings: EngineSettings, clock: Clock) -> None:
+        self._sessions = sessions
+        self._catalog = catalog
+        self._settings = settings
+        self._clock = clock
+        self.feeds = FeedCache(catalog)
+
+    def simulator_for(self, session: Session) -> Simulator:
+        """A fresh simulator for `session` (its bars shared with other sessions reading the same)."""
+        feed = self.feeds.get(
+            session.symbols, session.start_date, session.end_date, session.timeframe, session.warmup_bars
+        )
+        instruments: dict[str, Instrument] = {}
+        calendar = (252, 6.5)
+        for symbol in session.symbols:
+            info = self._catalog.symbol_info(symbol)
+            if info is None:  # the catalog changed since the session was created
+                raise SimutradorError(
+                    ErrorCode.INVALID_SYMBOL,
+                    f"{symbol} is no longer in the {self._catalog.name} catalog",
+                    {"invalid_symbols": [symbol]},
+                )
+            if not instruments:
+                calendar = _CALENDARS.get(info.asset_class, calendar)
+            instruments[symbol] = Instrument(
+                symbol=symbol, price_increment=info.price_increment, lot_size=info.lot_size, timezone=info.timezone
+            )
+        trading_days, hours = calendar
+        config = SimulationConfig(
+            session_id=session.session_id,
+            initial_capital=session.initial_capital,
+            instruments=instruments,
+            commission=CommissionModel(
+                per_share=session.commission_per_share, minimum=session.commission_minimum, pct=session.commission_pct
+            ),
+            slippage_bps=session.slippage_bps,
+            fill_at=FillTiming(session.fill_at),
+            intrabar=IntrabarPolicy(session.intrabar),
+            max_volume_pct=session.max_volume_pct,
+            leverage=session.leverage,
+            periods_per_year=parse_timeframe(session.timeframe).periods_per_year(
+                trading_days=trading_days, hours_per_day=hours
+            ),
+        )
+        return Simulator(config, feed)
+
+    def run(self, user_id: str, session_id: str, strategy: object, progress: Progress | None) -> SimulationResult:
+        """Start the session, run `strategy` to the end, finish it; FAIL it if anything raises."""
+        simulator = self._start(user_id, session_id)
+        check = self._deadline(user_id, session_id)
+        try:
+            result = run_strategy(simulator, strategy, progress=progress, check=check)
+        except BaseException as exc:
+            self._fail(user_id, session_id, exc)
+            raise
+        self._sessions.finish(user_id, session_id, result)
+        return result
+
+    def start(self, user_id: str, session_id: str) -> SimulationHandle:
+        """Start the session and hand back a step handle over its simulator."""
+        simulator = self._start(user_id, session_id)
+        return SimulationHandle(
+            simulator,
+            on_done=lambda result: self._sessions.finish(user_id, session_id, result),
+            on_pause=lambda: self._sessions.apply_event(user_id, session_id, SessionEvent.PAUSE),
+            on_resume=lambda: self._sessions.apply_event(user_id, session_id, SessionEvent.RESUME),
+        )
+
+    def _start(self, user_id: str, session_id: str) -> Simulator:
+        session = self._sessions.get_session(user_id, session_id)
+        simulator = self.simulator_for(session)  # data problems surface before the state changes
+        self._sessions.apply_event(user_id, session_id, SessionEvent.START)
+        return simulator
+
+    def _deadline(self, user_id: str, session_id: str) -> Callable[[int], None] | None:
+        session = self._sessions.get_session(user_id, session_id)
+        if session.plan is None:
+            return None
+        limits = self._settings.limits_for(Plan(session.plan))
+        allowed = limits.max_simulation_duration
+        if allowed is None:
+            return None
+        deadline = self._clock() + allowed
+
+        def check(done: int) -> None:
+            if self._clock() > deadline:
+                source = limits.source("max_simulation_duration")
+                raise SimutradorError(
+                    ErrorCode.SESSION_LIMIT_EXCEEDED,
+                    f"the simulation ran longer than the {format_duration(allowed)} {limits.plan_label} allows "
+                    f"(stopped after {done:,} ticks); {source.hint()}",
+                    {
+                        "max_simulation_duration_sec": int(allowed.total_seconds()),
+                        "setting": source.setting,
+                        "env": source.env,
+                    },
+                )
+
+        return check
+
+    def _fail(self, user_id: str, session_id: str, exc: BaseException) -> None:
+        where = next((n for n in getattr(exc, "__notes__", ()) if n.startswith("SimuTrador: ")), "")
+        summary = traceback.format_exception_only(exc)[0].strip()
+        message = f"{summary} ({where.removeprefix('SimuTrador: ')})" if where else summary
+        with contextlib.suppress(SimutradorError):  # deleted or expired meanwhile: nothing to mark
+            self._sessions.apply_event(user_id, session_id, SessionEvent.FAIL, error_message=message[:1000])

@@ -1,0 +1,872 @@
+"""`Simulator`: one session's simulation as a sans-I/O state machine (DESIGN §4).
+
+Commands in, events out, like h11's ``Connection``: `submit` and `cancel` orders,
+`advance` to the next tick. No clock, no threads, no I/O: the embedded runner and
+the WebSocket server drive the same object, so their runs agree by construction.
+
+What `advance` does at tick ``t`` (the next time at which a symbol has a bar):
+
+1. For each symbol with a bar at ``t``, in session order, its working orders
+   submitted before ``t`` are matched against that bar in submission order:
+   expiries first (GTD past its time; DAY on a later trading day), then the fill
+   rules of `simutrador.simulation.matching`, slippage, the volume limit, and a
+   re-check of buying power. A bracket entry that fills places its stop-loss and
+   take-profit at once, one-cancels-other; IOC and FOK orders end after their first
+   eligible bar; a DAY order ends with the last bar of its trading day.
+2. Positions are marked at the closes of ``t``'s bars and equity is recorded.
+3. `TickAdvanced` is emitted; the strategy may now look at ``t`` (never later) and
+   submit orders, which are eligible from each symbol's next bar (or, with
+   ``fill_at="close"``, market orders fill at once at ``t``'s close).
+
+After the last tick, `advance` emits `SimulationCompleted` with the result.
+"""
+
+from __future__ import annotations
+
+import itertools
+from array import array
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from enum import StrEnum
+from functools import cache
+from typing import Final
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from simutrador.data.catalog import Bar
+from simutrador.data.feed import BarFeed
+from simutrador.data.timeframes import parse_timeframe
+from simutrador.errors import ErrorCode, SimutradorError
+from simutrador.simulation.account import Account, CommissionModel, Position
+from simutrador.simulation.events import (
+    AccountUpdated,
+    Event,
+    Fill,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    OrderRequest,
+    SimulationCompleted,
+    Tick,
+    TickAdvanced,
+)
+from simutrador.simulation.matching import FillReason, IntrabarPolicy, Match, apply_slippage, match_order, to_grid
+from simutrador.simulation.metrics import compute_metrics
+from simutrador.simulation.orders import (
+    Order,
+    OrderRecord,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+    invalid_order,
+)
+from simutrador.simulation.results import EquityPoint, SimulationResult, Trade, compute_digest
+
+__all__ = ["FillTiming", "Instrument", "SimulationConfig", "Simulator"]
+
+_ZERO: Final = Decimal(0)
+_HUNDRED: Final = Decimal(100)
+_BPS: Final = Decimal(10_000)
+
+
+class FillTiming(StrEnum):
+    """When market orders fill."""
+
+    NEXT_OPEN = "next_open"
+    CLOSE = "close"
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class Instrument:
+    """What the simulator needs to know of a symbol.
+
+    Attributes:
+        symbol: The symbol.
+        price_increment: Prices are multiples of it.
+        lot_size: Quantities are multiples of it.
+        timezone: The zone whose dates are its trading days.
+    """
+
+    symbol: str
+    price_increment: Decimal = Decimal("0.01")
+    lot_size: Decimal = Decimal(1)
+    timezone: str = "UTC"
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class SimulationConfig:
+    """How a simulation fills and charges (DESIGN §4).
+
+    Attributes:
+        session_id: The session simulated.
+        initial_capital: Starting cash.
+        instruments: Per symbol, its price grid, lot size and time zone.
+        commission: The commission model.
+        slippage_bps: Slippage of market and stop fills, basis points.
+        fill_at: When market orders fill: next open (default) or this close.
+        intrabar: How an ambiguous bar is read.
+        max_volume_pct: Percent of a bar's volume one symbol's orders may take (None: no limit).
+        leverage: Gross position value allowed per unit of equity.
+        periods_per_year: Ticks per year at the session's timeframe (for metrics).
+    """
+
+    session_id: str = "session"
+    initial_capital: Decimal
+    instruments: Mapping[str, Instrument]
+    commission: CommissionModel = attrs.field(factory=CommissionModel)
+    slippage_bps: Decimal = _ZERO
+    fill_at: FillTiming = FillTiming.NEXT_OPEN
+    intrabar: IntrabarPolicy = IntrabarPolicy.PESSIMISTIC
+    max_volume_pct: Decimal | None = None
+    leverage: Decimal = Decimal(1)
+    periods_per_year: float = 252.0
+
+
+@attrs.define(slots=True, eq=False)
+class _OpenTrade:
+    symbol: str
+    side: OrderSide
+    entry_time: datetime
+    entry_quantity: Decimal = _ZERO
+    entry_value: Decimal = _ZERO
+    exit_quantity: Decimal = _ZERO
+    exit_value: Decimal = _ZERO
+    peak: Decimal = _ZERO
+    realized: Decimal = _ZERO
+    commission: Decimal = _ZERO
+
+    def close(self, exit_time: datetime | None) -> Trade:
+        entry_price = self.entry_value / self.entry_quantity if self.entry_quantity else _ZERO
+        pnl = self.realized - self.commission
+        basis = entry_price * self.peak
+        return Trade(
+            symbol=self.symbol,
+            side=self.side,
+            quantity=self.peak,
+            entry_time=self.entry_time,
+            entry_price=entry_price,
+            exit_time=exit_time,
+            exit_price=(self.exit_value / self.exit_quantity) if self.exit_quantity and exit_time else None,
+            pnl=pnl,
+            return_pct=float(pnl / basis * 100) if basis else 0.0,
+            commission=self.commission,
+        )
+
+
+@cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+class Simulator:
+    """One session's deterministic simulation (single owner, no lock, no I/O).
+
+    Args:
+        config: Capital, instruments and fill settings.
+        feed: The bars and ticks (shared, read-only).
+    """
+
+    def __init__(self, config: SimulationConfig, feed: BarFeed) -> None:
+        self.config = config
+        self.feed = feed
+        self._series = feed.series
+        self._index = -1  # the current tick; -1 before the first
+        self._last: dict[str, int] = {symbol: feed.first[symbol] - 1 for symbol in feed.symbols}
+        self.account = Account(config.initial_capital, config.leverage)
+        self._orders: dict[str, OrderRecord] = {}
+        self._working: dict[str, list[OrderRecord]] = {symbol: [] for symbol in feed.symbols}
+        self._sequence = itertools.count(1)
+        self._executions = itertools.count(1)
+        self._fills: list[Fill] = []
+        self._trades: list[Trade] = []
+        self._open_trades: dict[str, _OpenTrade] = {}
+        self._equity = array("d", [float(config.initial_capital)])
+        self._exposed = 0
+        self._turnover = _ZERO
+        self._daily_like = not parse_timeframe(feed.timeframe).intraday
+        self._result: SimulationResult | None = None
+
+    # -- reading ------------------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        """Whether the last tick has been processed."""
+        return self._result is not None
+
+    @property
+    def sequence_id(self) -> int:
+        """The current tick's sequence id (0 before the first tick)."""
+        return self._index + 1
+
+    @property
+    def now(self) -> datetime | None:
+        """The current tick's time (None before the first)."""
+        return self.feed.ticks[self._index] if self._index >= 0 else None
+
+    @property
+    def total_ticks(self) -> int:
+        """How many ticks the simulation steps through."""
+        return len(self.feed.ticks)
+
+    @property
+    def cash(self) -> Decimal:
+        """Cash now."""
+        return self.account.cash
+
+    @property
+    def equity(self) -> Decimal:
+        """Cash plus positions marked at their last closes."""
+        return self.account.equity
+
+    @property
+    def result(self) -> SimulationResult | None:
+        """The result, once done."""
+        return self._result
+
+    def position(self, symbol: str) -> Position:
+        """The position in `symbol` (flat when none)."""
+        held = self.account.positions.get(symbol)
+        return held.snapshot() if held is not None else Position(symbol=symbol)
+
+    def positions(self) -> dict[str, Position]:
+        """Every non-flat position."""
+        return {s: p.snapshot() for s, p in self.account.positions.items() if p.quantity}
+
+    def order(self, order_id: str) -> Order:
+        """One order by id.
+
+        Raises:
+            SimutradorError: ``INVALID_ORDER`` for an unknown id.
+        """
+        record = self._orders.get(order_id)
+        if record is None:
+            raise invalid_order(f"no order {order_id!r} in this simulation", order_id=order_id)
+        return record.snapshot()
+
+    def orders(self) -> list[Order]:
+        """Every order, in submission order."""
+        return [record.snapshot() for record in self._orders.values()]
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Working orders, optionally of one symbol, in submission order."""
+        symbols = (symbol,) if symbol is not None else self.feed.symbols
+        return [r.snapshot() for s in symbols for r in self._working.get(s, ()) if r.is_open]
+
+    def history(self, symbol: str, field: str = "close", length: int | None = None) -> list[Decimal]:
+        """The last `length` values of `field` of `symbol`'s bars up to the current tick (warmup included).
+
+        Raises:
+            SimutradorError: ``INVALID_ORDER`` is not right here; ``VALIDATION_FAILED``
+                for an unknown symbol or field.
+        """
+        bars = self.bars(symbol, length)
+        if field not in ("open", "high", "low", "close", "volume"):
+            raise SimutradorError(
+                ErrorCode.VALIDATION_FAILED, f"field must be open, high, low, close or volume, not {field!r}"
+            )
+        return [getattr(bar, field) for bar in bars]
+
+    def bars(self, symbol: str, length: int | None = None) -> tuple[Bar, ...]:
+        """`symbol`'s bars up to the current tick (warmup included), the last `length` of them.
+
+        Raises:
+            SimutradorError: ``VALIDATION_FAILED`` for a symbol the session does not have.
+        """
+        series = self._series.get(symbol)
+        if series is None:
+            raise SimutradorError(
+                ErrorCode.VALIDATION_FAILED,
+                f"{symbol!r} is not one of this session's symbols ({', '.join(self.feed.symbols)})",
+            )
+        end = self._last[symbol] + 1
+        start = 0 if length is None else max(0, end - length)
+        return series[start:end]
+
+    # -- commands -----------------------------------------------------------------------
+
+    def submit(self, request: OrderRequest) -> list[Event]:
+        """Submit an order; it works from its symbol's next bar.
+
+        Returns:
+            ``[OrderAccepted]`` (plus the fill with ``fill_at="close"``), or
+            ``[OrderRejected]`` when the account cannot afford it.
+
+        Raises:
+            SimutradorError: ``INVALID_ORDER`` for an order that can never be valid
+                (unknown symbol, quantity off the lot size, bad prices...); nothing changes.
+        """
+        if self._result is not None:
+            raise invalid_order("the simulation has ended; no more orders")
+        record = self._record(request)
+        events: list[Event] = []
+        problem = self._unaffordable(record)
+        if problem is not None:
+            reason, details = problem
+            record.move(OrderStatus.REJECTED)
+            record.reason = reason
+            self._orders[record.order_id] = record
+            return [
+                OrderRejected(order=record.snapshot(), reason=reason, code="INSUFFICIENT_BUYING_POWER", details=details)
+            ]
+        record.move(OrderStatus.ACCEPTED)
+        self._orders[record.order_id] = record
+        self._working[record.symbol].append(record)
+        events.append(OrderAccepted(order=record.snapshot()))
+        if record.type is OrderType.MARKET and self.config.fill_at is FillTiming.CLOSE and self._index >= 0:
+            index = self._last[record.symbol]
+            bar = self._series[record.symbol][index]
+            if bar.timestamp == self.feed.ticks[self._index]:
+                close = Match(bar.close, FillReason.MARKET_CLOSE, slippable=True)
+                self._execute(record, close, bar, index, events, self._volume_budget(bar))
+                self._after_bar(record, bar, index, self.config.instruments[record.symbol], events)
+                self._prune(record.symbol)
+        return events
+
+    def cancel(self, order_id: str) -> list[Event]:
+        """Cancel a working order (and a bracket entry's children).
+
+        Raises:
+            SimutradorError: ``INVALID_ORDER`` for an unknown id or an order no longer working.
+        """
+        record = self._orders.get(order_id)
+        if record is None:
+            raise invalid_order(f"no order {order_id!r} to cancel", order_id=order_id)
+        if not record.is_open:
+            raise invalid_order(
+                f"order {order_id} is {record.status.value} and can no longer be canceled",
+                order_id=order_id,
+                status=record.status.value,
+            )
+        events: list[Event] = []
+        self._end(record, OrderStatus.CANCELED, "canceled by the strategy", events)
+        for child in self._children(record):
+            if child.is_open:
+                self._end(child, OrderStatus.CANCELED, f"its entry {order_id} was canceled", events)
+        self._prune(record.symbol)
+        return events
+
+    def advance(self) -> list[Event]:
+        """Process the next tick (fills, expiries, marks); after the last one, complete.
+
+        Raises:
+            SimutradorError: ``INVALID_STATE_TRANSITION`` when already done.
+        """
+        if self._result is not None:
+            raise SimutradorError(ErrorCode.INVALID_STATE_TRANSITION, "the simulation has already completed")
+        index = self._index + 1
+        if index >= len(self.feed.ticks):
+            self._result = self._finish()
+            return [SimulationCompleted(result=self._result)]
+        self._index = index
+        events: list[Event] = []
+        series = self._series
+        last = self._last
+        working = self._working
+        positions = self.account.positions
+        bars: dict[str, Bar] = {}
+        for symbol, bar_index in self.feed.slots[index]:
+            bar = series[symbol][bar_index]
+            bars[symbol] = bar
+            last[symbol] = bar_index
+            if working[symbol]:
+                self._match_symbol(symbol, bar, bar_index, index, events)
+            held = positions.get(symbol)
+            if held is not None:
+                held.price = bar.close
+        equity = self._record_equity()
+        events.append(
+            TickAdvanced(tick=Tick(time=self.feed.ticks[index], sequence_id=index + 1, bars=bars), equity=equity)
+        )
+        return events
+
+    # -- internals: submission -----------------------------------------------------------
+
+    def _record(self, request: OrderRequest) -> OrderRecord:
+        instrument = self.config.instruments.get(request.symbol)
+        if instrument is None or request.symbol not in self._working:
+            raise invalid_order(
+                f"{request.symbol!r} is not one of this session's symbols ({', '.join(self.feed.symbols)})",
+                symbol=str(request.symbol),
+            )
+        quantity = request.quantity
+        if not quantity.is_finite() or quantity <= 0:
+            raise invalid_order(f"quantity must be a positive number, not {quantity}", field="quantity")
+        if quantity % instrument.lot_size:
+            raise invalid_order(
+                f"quantity {quantity} is not a multiple of {request.symbol}'s lot size {instrument.lot_size}",
+                field="quantity",
+                lot_size=str(instrument.lot_size),
+            )
+        buy = request.side is OrderSide.BUY
+        limit = self._price("limit_price", request.limit_price, instrument, ROUND_FLOOR if buy else ROUND_CEILING)
+        stop = self._price("stop_price", request.stop_price, instrument, ROUND_CEILING if buy else ROUND_FLOOR)
+        stop_loss = self._price("stop_loss", request.stop_loss, instrument, ROUND_FLOOR if buy else ROUND_CEILING)
+        take_profit = self._price("take_profit", request.take_profit, instrument, ROUND_CEILING if buy else ROUND_FLOOR)
+        if (
+            stop_loss is not None
+            and take_profit is not None
+            and (stop_loss >= take_profit if buy else stop_loss <= take_profit)
+        ):
+            raise invalid_order(
+                f"a {request.side.value} entry's stop_loss must be {'below' if buy else 'above'} its take_profit",
+                field="stop_loss",
+            )
+        tif = request.time_in_force
+        if (tif is TimeInForce.GTD) != (request.expire_at is not None):
+            raise invalid_order("expire_at goes with time_in_force gtd, and gtd needs expire_at", field="expire_at")
+        now = self.now
+        if request.expire_at is not None and now is not None and request.expire_at <= now:
+            raise invalid_order(f"expire_at {request.expire_at.isoformat()} is not after now", field="expire_at")
+        order_id = request.order_id or f"o-{len(self._orders) + 1}"
+        if order_id in self._orders:
+            raise invalid_order(f"order id {order_id!r} is already used in this simulation", order_id=order_id)
+        kind = (
+            OrderType.STOP_LIMIT
+            if limit is not None and stop is not None
+            else OrderType.LIMIT
+            if limit is not None
+            else OrderType.STOP
+            if stop is not None
+            else OrderType.MARKET
+        )
+        return OrderRecord(
+            order_id=order_id,
+            symbol=request.symbol,
+            side=request.side,
+            type=kind,
+            quantity=quantity,
+            limit_price=limit,
+            stop_price=stop,
+            time_in_force=tif,
+            expire_at=request.expire_at,
+            stop_loss=stop_loss,
+            take_profit=take_profit,
+            submitted_at=now if now is not None else self.feed.ticks[0],
+            submitted_index=self._index,
+            sequence=next(self._sequence),
+        )
+
+    @staticmethod
+    def _price(name: str, value: Decimal | None, instrument: Instrument, rounding: str) -> Decimal | None:
+        if value is None:
+            return None
+        if not value.is_finite() or value <= 0:
+            raise invalid_order(f"{name} must be a positive number, not {value}", field=name)
+        return to_grid(value, instrument.price_increment, rounding)
+
+    def _reference_price(self, record: OrderRecord) -> Decimal:
+        if record.limit_price is not None:
+            return record.limit_price
+        if record.stop_price is not None:
+            return record.stop_price
+        index = self._last[record.symbol]
+        series = self._series[record.symbol]
+        return series[max(index, 0)].close if series else _ZERO
+
+    def _estimated_commission(self, record: OrderRecord, price: Decimal) -> Decimal:
+        return self.config.commission.for_fill(record.quantity, price, rate_before=_ZERO, paid=_ZERO)[0]
+
+    def _unaffordable(self, record: OrderRecord) -> tuple[str, dict[str, str]] | None:
+        signed = record.quantity if record.side is OrderSide.BUY else -record.quantity
+        price = self._reference_price(record)
+        added = self.account.added_exposure(record.symbol, signed, price)
+        if not added:
+            return None
+        reserved = _ZERO
+        for symbol, orders in self._working.items():
+            for other in orders:
+                if other.is_open and other.parent_id is None:
+                    other_signed = other.remaining if other.side is OrderSide.BUY else -other.remaining
+                    reserved += self.account.added_exposure(symbol, other_signed, self._reference_price(other))
+        required = added + self._estimated_commission(record, price)
+        available = self.account.buying_power(reserved)
+        if required <= available:
+            return None
+        return (
+            f"the order needs {required:.2f} of buying power; {max(available, _ZERO):.2f} is available "
+            f"(equity x leverage {self.config.leverage} - positions - open orders)",
+            {"required": f"{required:.2f}", "available": f"{max(available, _ZERO):.2f}"},
+        )
+
+    # -- internals: matching ------------------------------------------------------------
+
+    def _trading_day(self, bar: Bar, instrument: Instrument) -> date:
+        if self._daily_like:
+            return bar.timestamp.date()
+        return bar.timestamp.astimezone(_zone(instrument.timezone)).date()
+
+    def _match_symbol(self, symbol: str, bar: Bar, bar_index: int, tick: int, events: list[Event]) -> None:
+        instrument = self.config.instruments[symbol]
+        budget = self._volume_budget(bar)
+        done: set[str] = set()
+        for record in list(self._working[symbol]):
+            if not record.is_open or record.submitted_index >= tick or record.order_id in done:
+                continue
+            if (
+                record.time_in_force is TimeInForce.GTD
+                and record.expire_at is not None
+                and bar.timestamp > record.expire_at
+            ):
+                self._end(record, OrderStatus.EXPIRED, "its GTD time passed", events)
+                continue
+            if record.time_in_force is TimeInForce.DAY:
+                day = self._trading_day(bar, instrument)
+                if record.eligible_day is None:
+                    record.eligible_day = day
+                elif day != record.eligible_day:
+                    self._end(record, OrderStatus.EXPIRED, "its trading day ended", events)
+                    continue
+            sibling = self._orders.get(record.oco_id) if record.oco_id else None
+            if sibling is not None and sibling.is_open and sibling.submitted_index < tick:
+                done.add(sibling.order_id)
+                budget = self._match_pair(record, sibling, bar, bar_index, budget, events)
+                continue
+            match = match_order(record, bar, self.config.intrabar)
+            if match.triggered:
+                record.triggered = True
+            if match.price is not None:
+                budget = self._execute(record, match, bar, bar_index, events, budget)
+            self._after_bar(record, bar, bar_index, instrument, events)
+        self._prune(symbol)
+
+    def _match_pair(  # noqa: PLR0917
+        self,
+        first: OrderRecord,
+        second: OrderRecord,
+        bar: Bar,
+        bar_index: int,
+        budget: Decimal | None,
+        events: list[Event],
+    ) -> Decimal | None:
+        """Match a bracket's stop-loss and take-profit on one bar; one fills at most."""
+        stop, target = (first, second) if first.type is OrderType.STOP else (second, first)
+        hit_stop = match_order(stop, bar, self.config.intrabar)
+        hit_target = match_order(target, bar, self.config.intrabar)
+        if hit_stop.price is not None and hit_target.price is not None:
+            if hit_stop.at_open:
+                chosen, match = stop, hit_stop
+            elif hit_target.at_open:
+                chosen, match = target, hit_target
+            elif self.config.intrabar is IntrabarPolicy.PESSIMISTIC:
+                chosen, match = stop, attrs.evolve(hit_stop, ambiguous=True)
+            else:
+                chosen, match = target, attrs.evolve(hit_target, ambiguous=True)
+        elif hit_stop.price is not None:
+            chosen, match = stop, hit_stop
+        elif hit_target.price is not None:
+            chosen, match = target, hit_target
+        else:
+            return budget
+        return self._execute(chosen, match, bar, bar_index, events, budget)
+
+    def _after_bar(
+        self, record: OrderRecord, bar: Bar, bar_index: int, instrument: Instrument, events: list[Event]
+    ) -> None:
+        if not record.is_open:
+            return
+        tif = record.time_in_force
+        if tif is TimeInForce.IOC or tif is TimeInForce.FOK:
+            self._end(
+                record, OrderStatus.CANCELED, f"{tif.value.upper()}: not filled on its first eligible bar", events
+            )
+        elif tif is TimeInForce.DAY:
+            series = self._series[record.symbol]
+            following = series[bar_index + 1] if bar_index + 1 < len(series) else None
+            if following is None or self._trading_day(following, instrument) != record.eligible_day:
+                self._end(record, OrderStatus.EXPIRED, "its trading day ended", events)
+
+    def _volume_budget(self, bar: Bar) -> Decimal | None:
+        pct = self.config.max_volume_pct
+        return None if pct is None else bar.volume * pct / _HUNDRED
+
+    def _execute(  # noqa: PLR0917
+        self,
+        record: OrderRecord,
+        match: Match,
+        bar: Bar,
+        bar_index: int,
+        events: list[Event],
+        budget: Decimal | None = None,
+    ) -> Decimal | None:
+        """Fill `record` per `match` (slippage, volume, buying power); returns the volume budget left."""
+        assert match.price is not None
+        assert match.reason is not None
+        instrument = self.config.instruments[record.symbol]
+        raw = match.price
+        price = (
+            apply_slippage(raw, record.side, self.config.slippage_bps, instrument.price_increment, bar)
+            if match.slippable
+            else raw
+        )
+        quantity = record.remaining
+        if budget is not None:
+            lot = instrument.lot_size
+            available = (budget / lot).to_integral_value(rounding=ROUND_FLOOR) * lot
+            if record.time_in_force is TimeInForce.FOK and available < quantity:
+                self._end(record, OrderStatus.CANCELED, "FOK: the bar's volume limit could not fill it whole", events)
+                return budget
+            quantity = min(quantity, available)
+            if quantity <= 0:
+                return budget
+            budget -= quantity
+        signed = quantity if record.side is OrderSide.BUY else -quantity
+        commission, rate = self.config.commission.for_fill(
+            quantity, price, rate_before=record.commission_rate, paid=record.commission_paid
+        )
+        added = self.account.added_exposure(record.symbol, signed, price)
+        if added and added + commission > self.account.buying_power():
+            self._end(record, OrderStatus.CANCELED, "INSUFFICIENT_BUYING_POWER at fill", events)
+            return budget
+        position_before = (
+            self.account.positions[record.symbol].quantity if record.symbol in self.account.positions else _ZERO
+        )
+        realized = self.account.fill(record.symbol, signed, price, commission)
+        record.filled += quantity
+        record.notional += quantity * price
+        record.commission_paid += commission
+        record.commission_rate = rate
+        record.move(OrderStatus.FILLED if record.filled == record.quantity else OrderStatus.PARTIALLY_FILLED)
+        self._turnover += quantity * price
+        fill = Fill(
+            execution_id=f"x-{next(self._executions)}",
+            order_id=record.order_id,
+            symbol=record.symbol,
+            side=record.side,
+            quantity=quantity,
+            price=price,
+            commission=commission,
+            time=bar.timestamp,
+            ambiguous=match.ambiguous,
+            reason=match.reason,
+            slippage_bps=abs(price - raw) / raw * _BPS if price != raw else _ZERO,
+            is_partial=record.filled < record.quantity,
+            remaining_quantity=record.remaining,
+        )
+        self._fills.append(fill)
+        self._book_trade(record.symbol, position_before, signed, price, commission, realized, bar.timestamp)
+        events.append(OrderFilled(order=record.snapshot(), fill=fill))
+        events.append(AccountUpdated(cash=self.account.cash, equity=self.account.equity))
+        if record.stop_loss is not None or record.take_profit is not None:
+            budget = self._place_children(record, quantity, match, bar, bar_index, events, budget)
+        if record.oco_id is not None:
+            self._settle_sibling(record, quantity, events)
+        return budget
+
+    # -- internals: brackets ------------------------------------------------------------
+
+    def _children(self, entry: OrderRecord) -> list[OrderRecord]:
+        return [self._orders[i] for i in (f"{entry.order_id}-sl", f"{entry.order_id}-tp") if i in self._orders]
+
+    def _place_children(  # noqa: PLR0917
+        self,
+        entry: OrderRecord,
+        quantity: Decimal,
+        entry_match: Match,
+        bar: Bar,
+        bar_index: int,
+        events: list[Event],
+        budget: Decimal | None,
+    ) -> Decimal | None:
+        exit_side = OrderSide.SELL if entry.side is OrderSide.BUY else OrderSide.BUY
+        specs = (
+            (f"{entry.order_id}-sl", OrderType.STOP, None, entry.stop_loss),
+            (f"{entry.order_id}-tp", OrderType.LIMIT, entry.take_profit, None),
+        )
+        children: list[OrderRecord] = []
+        for order_id, kind, limit, stop in specs:
+            if limit is None and stop is None:
+                continue
+            child = self._orders.get(order_id)
+            if child is None:
+                child = OrderRecord(
+                    order_id=order_id,
+                    symbol=entry.symbol,
+                    side=exit_side,
+                    type=kind,
+                    quantity=quantity,
+                    limit_price=limit,
+                    stop_price=stop,
+                    time_in_force=TimeInForce.GTC,
+                    expire_at=None,
+                    stop_loss=None,
+                    take_profit=None,
+                    submitted_at=bar.timestamp,
+                    submitted_index=self._index,
+                    sequence=next(self._sequence),
+                    parent_id=entry.order_id,
+                )
+                child.move(OrderStatus.ACCEPTED)
+                self._orders[order_id] = child
+                self._working[entry.symbol].append(child)
+                events.append(OrderAccepted(order=child.snapshot()))
+            elif child.is_open:
+                child.quantity += quantity
+            else:
+                continue
+            children.append(child)
+        if len(children) == 2:
+            children[0].oco_id, children[1].oco_id = children[1].order_id, children[0].order_id
+        return self._children_on_entry_bar(children, entry_match, bar, bar_index, events, budget)
+
+    def _children_on_entry_bar(  # noqa: PLR0917
+        self,
+        children: list[OrderRecord],
+        entry_match: Match,
+        bar: Bar,
+        bar_index: int,
+        events: list[Event],
+        budget: Decimal | None,
+    ) -> Decimal | None:
+        """The exits may already trigger on the entry's own bar.
+
+        After an entry at the open the whole bar follows it: the exits match as on any
+        later bar. After an entry inside the bar, whether an exit's price came after the
+        entry is unknown: pessimistic reads the adverse exit (the stop-loss) as hit,
+        optimistic the favourable one (the take-profit); either fill is ambiguous.
+        """
+        working = [c for c in children if c.is_open]
+        if not working or entry_match.reason is FillReason.MARKET_CLOSE:
+            return budget  # filled at the close: the whole bar came before the entry
+        if entry_match.at_open:
+            if len(working) == 2:
+                return self._match_pair(working[0], working[1], bar, bar_index, budget, events)
+            child = working[0]
+            match = match_order(child, bar, self.config.intrabar)
+            return self._execute(child, match, bar, bar_index, events, budget) if match.price is not None else budget
+        wanted = OrderType.STOP if self.config.intrabar is IntrabarPolicy.PESSIMISTIC else OrderType.LIMIT
+        for child in working:
+            if child.type is wanted:
+                match = match_order(child, bar, self.config.intrabar)
+                if match.price is not None:
+                    price = child.stop_price if child.type is OrderType.STOP else child.limit_price
+                    assert price is not None
+                    exact = Match(price, match.reason, slippable=match.slippable, ambiguous=True)
+                    return self._execute(child, exact, bar, bar_index, events, budget)
+        return budget
+
+    def _settle_sibling(self, child: OrderRecord, quantity: Decimal, events: list[Event]) -> None:
+        sibling = self._orders.get(child.oco_id or "")
+        if sibling is None or not sibling.is_open:
+            return
+        if child.status is OrderStatus.FILLED:
+            self._end(sibling, OrderStatus.CANCELED, f"one-cancels-other: {child.order_id} filled", events)
+            return
+        sibling.quantity -= quantity
+        if sibling.quantity <= sibling.filled:
+            sibling.quantity = max(sibling.quantity, sibling.filled)
+            self._end(sibling, OrderStatus.CANCELED, f"one-cancels-other: {child.order_id} filled", events)
+
+    # -- internals: bookkeeping ----------------------------------------------------------
+
+    def _end(self, record: OrderRecord, status: OrderStatus, reason: str, events: list[Event]) -> None:
+        record.move(status)
+        record.reason = reason
+        snapshot = record.snapshot()
+        events.append(
+            OrderExpired(order=snapshot)
+            if status is OrderStatus.EXPIRED
+            else OrderCanceled(order=snapshot, reason=reason)
+        )
+
+    def _prune(self, symbol: str) -> None:
+        orders = self._working[symbol]
+        if any(not o.is_open for o in orders):
+            self._working[symbol] = [o for o in orders if o.is_open]
+
+    def _book_trade(  # noqa: PLR0917
+        self,
+        symbol: str,
+        before: Decimal,
+        signed: Decimal,
+        price: Decimal,
+        commission: Decimal,
+        realized: Decimal,
+        moment: datetime,
+    ) -> None:
+        after = before + signed
+        trade = self._open_trades.get(symbol)
+        if trade is None or not before:
+            trade = self._open_trades[symbol] = _OpenTrade(
+                symbol=symbol, side=OrderSide.BUY if signed > 0 else OrderSide.SELL, entry_time=moment
+            )
+        if not before or (before > 0) == (signed > 0):  # opening or growing
+            trade.entry_quantity += abs(signed)
+            trade.entry_value += abs(signed) * price
+            trade.commission += commission
+            trade.peak = max(trade.peak, abs(after))
+            return
+        closing = min(abs(signed), abs(before))
+        share = commission * closing / abs(signed)
+        trade.exit_quantity += closing
+        trade.exit_value += closing * price
+        trade.realized += realized
+        trade.commission += share
+        if after and (after > 0) == (before > 0):
+            return  # partly reduced
+        self._trades.append(trade.close(moment))
+        del self._open_trades[symbol]
+        if after:  # flipped: the rest opens a new trade
+            rest = abs(after)
+            self._open_trades[symbol] = _OpenTrade(
+                symbol=symbol,
+                side=OrderSide.BUY if after > 0 else OrderSide.SELL,
+                entry_time=moment,
+                entry_quantity=rest,
+                entry_value=rest * price,
+                peak=rest,
+                commission=commission - share,
+            )
+
+    def _record_equity(self) -> Decimal:
+        account = self.account
+        exposed = False
+        equity = account.cash
+        for position in account.positions.values():
+            if position.quantity:
+                exposed = True
+                equity += position.quantity * position.price
+        self._equity.append(float(equity))
+        if exposed:
+            self._exposed += 1
+        return equity
+
+    def _finish(self) -> SimulationResult:
+        account = self.account
+        times = self.feed.ticks
+        closed = [(t.pnl, t.return_pct) for t in self._trades]
+        open_trades = [t.close(None) for t in self._open_trades.values()]
+        final = account.equity
+        metrics = compute_metrics(
+            account.initial_cash,
+            final,
+            times,
+            self._equity,
+            closed,
+            self._exposed,
+            account.total_commission,
+            self._turnover,
+            self.config.periods_per_year,
+        )
+        positions = self.positions()
+        return SimulationResult(
+            session_id=self.config.session_id,
+            initial_capital=account.initial_cash,
+            final_equity=final,
+            cash=account.cash,
+            metrics=metrics,
+            fills=tuple(self._fills),
+            trades=(*self._trades, *open_trades),
+            orders=tuple(self.orders()),
+            positions=positions,
+            equity_curve=tuple(EquityPoint(time=t, equity=e) for t, e in zip(times, self._equity[1:], strict=True)),
+            digest=compute_digest(self._fills, account.cash, positions),
+            started_at=times[0],
+            ended_at=times[-1],
+            ticks=len(times),
+            timeframe=self.feed.timeframe,
+        )
