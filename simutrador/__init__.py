@@ -24,6 +24,7 @@ from simutrador.data.symbols import AssetClass as AssetClass
 from simutrador.data.timeframes import Timeframe as Timeframe
 from simutrador.data.timeframes import parse_timeframe as parse_timeframe
 from simutrador.engine import Engine as Engine
+from simutrador.engine import backtest as backtest
 from simutrador.errors import ErrorCode as ErrorCode
 from simutrador.errors import ErrorType as ErrorType
 from simutrador.errors import Severity as Severity
@@ -38,6 +39,21 @@ from simutrador.settings import PlanLimits as PlanLimits
 from simutrador.settings import SessionSettings as SessionSettings
 from simutrador.settings import load_settings as load_settings
 from simutrador.settings import setting as setting
+from simutrador.simulation.account import Position as Position
+from simutrador.simulation.events import Fill as Fill
+from simutrador.simulation.events import OrderRequest as OrderRequest
+from simutrador.simulation.events import Tick as Tick
+from simutrador.simulation.metrics import Metrics as Metrics
+from simutrador.simulation.orders import Order as Order
+from simutrador.simulation.orders import OrderSide as OrderSide
+from simutrador.simulation.orders import OrderStatus as OrderStatus
+from simutrador.simulation.orders import OrderType as OrderType
+from simutrador.simulation.orders import TimeInForce as TimeInForce
+from simutrador.simulation.results import EquityPoint as EquityPoint
+from simutrador.simulation.results import SimulationResult as SimulationResult
+from simutrador.simulation.results import Trade as Trade
+from simutrador.simulation.runner import SimulationHandle as SimulationHandle
+from simutrador.simulation.runner import StrategyContext as StrategyContext
 from simutrador.storage import MemoryStore as MemoryStore
 from simutrador.storage import SessionStore as SessionStore
 
@@ -49,13 +65,22 @@ __all__ = [
     "DirectoryCatalog",
     "Engine",
     "EngineSettings",
+    "EquityPoint",
     "ErrorCode",
     "ErrorType",
+    "Fill",
     "FrameCatalog",
     "MarketDataValidator",
     "MemoryStore",
+    "Metrics",
+    "Order",
+    "OrderRequest",
+    "OrderSide",
+    "OrderStatus",
+    "OrderType",
     "Plan",
     "PlanLimits",
+    "Position",
     "SampleCatalog",
     "Session",
     "SessionParams",
@@ -63,10 +88,17 @@ __all__ = [
     "SessionState",
     "SessionStore",
     "Severity",
+    "SimulationHandle",
+    "SimulationResult",
     "SimutradorError",
+    "StrategyContext",
     "SymbolInfo",
+    "Tick",
+    "TimeInForce",
     "Timeframe",
+    "Trade",
     "ValidationResult",
+    "backtest",
     "load_settings",
     "parse_timeframe",
     "setting",

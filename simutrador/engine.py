@@ -15,6 +15,7 @@ from simutrador.codec import canonical_fields
 from simutrador.data.catalog import Catalog
 from simutrador.data.market import MarketDataValidator, ValidationResult
 from simutrador.data.sample import SampleCatalog
+from simutrador.data.timeframes import DAILY
 from simutrador.errors import ErrorCode, SimutradorError
 from simutrador.sessions.manager import SessionManager
 from simutrador.sessions.models import DataRange, Session, SessionParams
@@ -24,7 +25,7 @@ from simutrador.simulation.runner import Progress, SimulationHandle
 from simutrador.simulation.service import SimulationService
 from simutrador.storage.base import SessionStore
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "backtest"]
 
 
 class Engine:
@@ -192,23 +193,34 @@ class Engine:
 
     # -- the market data (the seed's validator API) -----------------------------------
 
-    def validate_symbols(self, symbols: Iterable[str] | str, *, plan: Plan | None = None) -> ValidationResult:
+    def validate_symbols(
+        self, symbols: Iterable[str] | str, *, plan: Plan | None = None, timeframe: str = DAILY
+    ) -> ValidationResult:
         """Normalize `symbols` and check each is well-formed, unique, allowed in number and known."""
-        return self._validator.validate_symbols(symbols, plan=plan)
+        return self._validator.validate_symbols(symbols, plan=plan, timeframe=timeframe)
 
     def validate_date_range(
-        self, start: object, end: object, *, symbols: Iterable[str] | None = None, plan: Plan | None = None
+        self,
+        start: object,
+        end: object,
+        *,
+        symbols: Iterable[str] | None = None,
+        plan: Plan | None = None,
+        timeframe: str = DAILY,
+        warmup_bars: int = 0,
     ) -> ValidationResult:
         """Check a range (order, not in the future) and, with `symbols`, that their data covers it."""
-        return self._validator.validate_date_range(start, end, symbols=symbols, plan=plan)
+        return self._validator.validate_date_range(
+            start, end, symbols=symbols, plan=plan, timeframe=timeframe, warmup_bars=warmup_bars
+        )
 
     def get_supported_symbols(self, market: str | None = None) -> list[str]:
         """Every symbol the catalog has data for, optionally in one market."""
         return self._validator.get_supported_symbols(market)
 
-    def get_available_date_range(self, symbol: str) -> DataRange | None:
-        """The data available for `symbol` (any spelling), or None when unknown."""
-        return self._validator.get_available_date_range(symbol)
+    def get_available_date_range(self, symbol: str, timeframe: str = DAILY) -> DataRange | None:
+        """The data a session at `timeframe` may use for `symbol` (any spelling), or None when unknown."""
+        return self._validator.get_available_date_range(symbol, timeframe)
 
 
 def _params_from_fields(given: Mapping[str, Any]) -> SessionParams:
@@ -216,3 +228,51 @@ def _params_from_fields(given: Mapping[str, Any]) -> SessionParams:
     if problems:
         raise SimutradorError(ErrorCode.VALIDATION_FAILED, "; ".join(problems), {"fields": at_fault})
     return SessionParams(**fields)  # pyright: ignore[reportArgumentType]
+
+
+def backtest(
+    strategy: object,
+    *,
+    symbols: Iterable[str] | str,
+    start: object,
+    end: object,
+    initial_capital: object,
+    timeframe: str = DAILY,
+    catalog: Catalog | None = None,
+    progress: Progress | None = None,
+    **settings: Any,
+) -> SimulationResult:
+    """One call from nothing to a result: a session on an embedded engine, simulated with `strategy`.
+
+    Args:
+        strategy: An object with ``on_tick(ctx, tick)`` (and optional hooks) or a function ``(ctx, tick)``.
+        symbols: The instruments (``["AAPL", "MSFT"]`` or ``"AAPL,MSFT"``).
+        start: First day (``"2023-01-01"``, a date or datetime).
+        end: Last day, inclusive.
+        initial_capital: Starting cash.
+        timeframe: Bar size (``daily`` by default; ``1min``... ``monthly``).
+        catalog: The market data (the synthetic sample by default).
+        progress: Called with (ticks done, ticks total).
+        **settings: Any other session field: ``commission_per_share``, ``slippage_bps``,
+            ``fill_at``, ``intrabar``, ``max_volume_pct``, ``leverage``, ``warmup_bars``...
+
+    Example:
+        >>> def buy_and_hold(ctx, tick):
+        ...     if not ctx.position("SPY").quantity:
+        ...         ctx.buy("SPY", 10)
+        >>> result = backtest(buy_and_hold, symbols="SPY", start="2024-01-02", end="2024-03-28",
+        ...                   initial_capital=10_000)
+        >>> result.fills[0].quantity, len(result.fills), result.final_equity > 0
+        (Decimal('10'), 1, True)
+    """
+    engine = Engine(catalog=catalog)
+    session = engine.create_session(
+        "backtest",
+        symbols=symbols,
+        start_date=start,
+        end_date=end,
+        initial_capital=initial_capital,
+        timeframe=timeframe,
+        **settings,
+    )
+    return engine.run_simulation("backtest", session.session_id, strategy, progress=progress)

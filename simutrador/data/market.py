@@ -278,6 +278,7 @@ class MarketDataValidator:
             data_ranges=MappingProxyType(ranges),
             estimated_ticks=ticks,
             estimated_bars=bars,
+            data_fingerprint=self._catalog.fingerprint if not problems else "",
         )
         return _Verdict(problems=tuple(problems), findings=findings)
 

@@ -58,12 +58,14 @@ class MarketFindings:
         estimated_ticks: Time steps the simulation will take.
         estimated_bars: Bars it will read (each symbol's bars in the range); 0 when
             not computed, in which case ticks x symbols bounds it.
+        data_fingerprint: The catalog's content fingerprint (see `Catalog.fingerprint`).
     """
 
     data_provider: str
     data_ranges: Mapping[str, DataRange] = EMPTY_MAPPING
     estimated_ticks: int = 0
     estimated_bars: int = 0
+    data_fingerprint: str = ""
 
 
 MarketCheck = Callable[[CheckedParams, EffectiveLimits, list[Problem]], MarketFindings]
@@ -195,6 +197,7 @@ class SessionManager:
                 metadata=checked.metadata,
                 data_ranges=findings.data_ranges,
                 estimated_ticks=findings.estimated_ticks,
+                data_fingerprint=findings.data_fingerprint,
             )
             self._store.save(session)
             self._store.record_creation(user_id, now)

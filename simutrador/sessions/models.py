@@ -139,6 +139,8 @@ class Session:
         metadata: The caller's labels (read-only).
         data_ranges: Per symbol, the market data actually available.
         estimated_ticks: How many time steps the simulation will take.
+        data_fingerprint: The catalog's content fingerprint when the session was created,
+            so a durable session never silently replays against changed data.
         error_message: Why the session is in ``ERROR``, if it is.
     """
 
@@ -167,6 +169,7 @@ class Session:
     metadata: Mapping[str, Any] = EMPTY_MAPPING
     data_ranges: Mapping[str, DataRange] = attrs.field(default=EMPTY_MAPPING)
     estimated_ticks: int = 0
+    data_fingerprint: str = ""
     error_message: str | None = None
 
     def __eq__(self, other: object) -> bool:
