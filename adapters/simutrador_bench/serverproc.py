@@ -19,17 +19,19 @@ import os
 import resource
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 
+import attrs
 import trio
 import trio_websocket
 from simutrador_ws.auth import TokenVerifier
 from simutrador_ws.server import SimutradorServer, tune_garbage_collector
 from simutrador_ws.settings import AuthSettings, ServerSettings
 
-from simutrador import Engine
+from simutrador import Engine, EngineSettings, Plan, PlanLimits
 from simutrador_bench.inprocess import unlimited_settings
 
-__all__ = ["BENCH_SERVER_SETTINGS", "SECRET_VARIABLE", "main", "raise_open_files_limit"]
+__all__ = ["BENCH_SERVER_SETTINGS", "SECRET_VARIABLE", "bench_engine_settings", "main", "raise_open_files_limit"]
 
 SECRET_VARIABLE = "SIMUTRADOR_BENCH_SECRET"  # noqa: S105 - the name of the variable, not a secret
 
@@ -46,6 +48,19 @@ BENCH_SERVER_SETTINGS = ServerSettings(
     handshake_timeout=30,
 )
 """Production code paths with the abuse limits lifted (they would throttle the load)."""
+
+
+def bench_engine_settings() -> EngineSettings:
+    """`unlimited_settings` with the enterprise plan's limits lifted too: bench clients' tokens name that plan."""
+    lifted = PlanLimits(
+        sessions_per_hour=10**9,
+        concurrent_sessions=10**9,
+        symbols_per_session=500,
+        websocket_connections=10,
+        orders_per_minute=10**9,
+        max_simulation_duration=timedelta(days=3650),
+    )
+    return attrs.evolve(unlimited_settings(), plans={Plan.ENTERPRISE: lifted})
 
 
 def raise_open_files_limit(wanted: int = 1 << 20) -> int:
@@ -72,7 +87,7 @@ def _announce(port: int) -> None:
 
 async def _serve_simutrador(max_seconds: float) -> None:
     secret = os.environ[SECRET_VARIABLE]
-    engine = Engine(unlimited_settings())
+    engine = Engine(bench_engine_settings())
     server = SimutradorServer(engine, BENCH_SERVER_SETTINGS, TokenVerifier(AuthSettings(jwt_secret=secret)))
     tune_garbage_collector(BENCH_SERVER_SETTINGS)  # as `simutrador serve` does
     async with trio.open_nursery() as nursery:

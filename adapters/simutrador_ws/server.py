@@ -413,8 +413,8 @@ class SimutradorServer:
             identity = self.verifier.verify(_token_of(target.query, headers.get(b"authorization")))
         except SimutradorError as error:
             raise _Refusal(HTTP_STATUS[error.code], error.message, code="auth") from None
-        allowed = self.engine.limits_for(identity.plan).websocket_connections
-        if self._per_user[identity.user_id] >= allowed:
+        allowed = self.engine.limits_for(identity.plan).websocket_connections  # None: unlimited
+        if allowed is not None and self._per_user[identity.user_id] >= allowed:
             raise _Refusal(
                 HTTP_STATUS[ErrorCode.RATE_LIMIT_EXCEEDED],
                 f"at most {allowed} connections per user on the {identity.plan.value} plan",

@@ -17,7 +17,7 @@ import wsproto
 from simutrador_ws.auth import TokenVerifier, issue_token
 from simutrador_ws.server import SimutradorServer
 from simutrador_ws.settings import AuthSettings, ServerSettings
-from wsproto.events import AcceptConnection, RejectConnection, RejectData, Request, TextMessage
+from wsproto.events import AcceptConnection, CloseConnection, RejectConnection, RejectData, Request, TextMessage
 
 from simutrador import Engine, EngineSettings, Plan
 from simutrador.clock import Clock, system_clock
@@ -136,9 +136,9 @@ def forged_token(**claims: Any) -> str:
 
 
 class RawClient:
-    """A WebSocket client on a bare TCP stream, driven by wsproto: it can stop reading."""
+    """A WebSocket client on a bare byte stream, driven by wsproto: it can stop reading, and never answers pings."""
 
-    def __init__(self, stream: trio.SocketStream) -> None:
+    def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
         self.conn = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
         self.received = bytearray()
@@ -146,13 +146,17 @@ class RawClient:
     @classmethod
     async def open(cls, port: int, target: str) -> RawClient:
         client = cls(await trio.open_tcp_stream("127.0.0.1", port))
-        await client.stream.send_all(client.conn.send(Request(host=f"127.0.0.1:{port}", target=target)))
+        await client.handshake(f"127.0.0.1:{port}", target)
+        return client
+
+    async def handshake(self, host: str, target: str) -> None:
+        await self.stream.send_all(self.conn.send(Request(host=host, target=target)))
         while True:
-            data = await client.stream.receive_some(65536)
+            data = await self.stream.receive_some(65536)
             assert data, "server closed during the handshake"
-            client.conn.receive_data(data)
-            if any(isinstance(e, AcceptConnection) for e in client.conn.events()):
-                return client
+            self.conn.receive_data(bytes(data))
+            if any(isinstance(e, AcceptConnection) for e in self.conn.events()):
+                return
 
     async def send_text(self, text: str) -> None:
         await self.stream.send_all(self.conn.send(TextMessage(data=text)))
@@ -167,6 +171,27 @@ class RawClient:
             if not data:
                 return bytes(self.received)
             self.received += data
+
+    async def messages_until_closed(self) -> tuple[list[str], int | None]:
+        """Read the text messages until a close frame (its code) or the end of the stream (None)."""
+        texts: list[str] = []
+        partial = ""
+        while True:
+            try:
+                data = await self.stream.receive_some(65536)
+            except trio.BrokenResourceError:
+                data = b""
+            self.conn.receive_data(bytes(data) or None)
+            for event in self.conn.events():
+                if isinstance(event, TextMessage):
+                    partial += event.data
+                    if event.message_finished:
+                        texts.append(partial)
+                        partial = ""
+                elif isinstance(event, CloseConnection):
+                    return texts, event.code
+            if not data:
+                return texts, None
 
 
 async def raw_http(port: int, payload: bytes, *, read_for: float = 3.0) -> bytes:

@@ -52,7 +52,7 @@ async def test_full_session_flow() -> None:
 
             created = await client.request(
                 "create_session",
-                {"symbols": "aapl,btcusd", "start": "2024-03-04", "end": "2024-03-10", "initial_cash": 2500.5},
+                {"symbols": ["aapl", "btcusd"], "start": "2024-03-04", "end": "2024-03-10", "initial_cash": 2500.5},
             )
             assert created["type"] == "session_created"
             body = created["data"]
@@ -224,23 +224,6 @@ async def test_global_cap_and_per_ip_handshake_limit() -> None:
             assert rejection.body == b"too many connection attempts"
 
 
-async def test_message_rate_limit_keeps_the_connection() -> None:
-    with trio.fail_after(LIMIT):
-        async with (
-            running_server(settings=fast_settings(messages_per_second=1, message_burst=3)) as harness,
-            harness.connect() as client,
-        ):
-            replies = [await client.request("ping") for _ in range(3)]
-            assert [r["type"] for r in replies] == ["pong"] * 3
-            request_id = await client.send("ping")
-            limited = await client.receive()
-            assert limited["data"]["error_code"] == "RATE_LIMIT_EXCEEDED"
-            assert limited["request_id"] == limited["data"]["failed_request_id"] == request_id
-            assert 0 < limited["data"]["retry_after_ms"] <= 1000
-            await trio.sleep(1.1)
-            assert (await client.request("ping"))["type"] == "pong"
-
-
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
@@ -375,45 +358,6 @@ async def test_stalled_reader_is_disconnected_and_others_are_served() -> None:
             await trio.aclose_forcefully(raw.stream)
             async with harness.connect("hank") as other:
                 assert (await other.request("ping"))["type"] == "pong"
-
-
-async def test_heartbeat_without_pong_closes() -> None:
-    settings = fast_settings(ping_interval=0.2, ping_timeout=0.3, send_timeout=0.3)
-    with trio.fail_after(LIMIT):
-        async with running_server(settings=settings) as harness:
-            raw = await RawClient.open(harness.port, f"/ws/simulate?token={harness.token()}")
-            with trio.fail_after(5):
-                received = await raw.drain()  # never answers the ping
-            await trio.aclose_forcefully(raw.stream)
-            assert CloseCode.HEARTBEAT_TIMEOUT.to_bytes(2, "big") in received
-            async with harness.connect() as client:  # a real client answers pings and stays
-                await trio.sleep(0.8)
-                assert (await client.request("ping"))["type"] == "pong"
-
-
-async def test_idle_warning_then_close() -> None:
-    with trio.fail_after(LIMIT):
-        async with (
-            running_server(settings=fast_settings(idle_timeout=0.6, idle_warning=0.3)) as harness,
-            harness.connect() as client,
-        ):
-            warning = await client.receive()
-            assert warning["type"] == "idle_warning"
-            assert 0 < warning["data"]["closes_in_sec"] <= 0.3
-            with pytest.raises(trio_websocket.ConnectionClosed) as closed:
-                await client.receive()
-            assert close_code(closed.value) == CloseCode.IDLE_TIMEOUT
-
-
-async def test_token_expiring_during_the_connection() -> None:
-    with trio.fail_after(LIMIT):
-        async with running_server() as harness, harness.connect(expires_in=timedelta(seconds=2)) as client:
-            message = await client.receive()
-            assert (message["type"], message["data"]["error_code"]) == ("error", "AUTHENTICATION_FAILED")
-            assert "expired" in message["data"]["message"]
-            with pytest.raises(trio_websocket.ConnectionClosed) as closed:
-                await client.receive()
-            assert close_code(closed.value) == CloseCode.TOKEN_EXPIRED
 
 
 async def test_admin_stats_and_background_cleanup() -> None:

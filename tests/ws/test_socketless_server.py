@@ -1,0 +1,150 @@
+"""The server's timers and limits over in-memory streams on trio's autojump clock: exact times, no sleeping."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+import trio
+import trio_websocket
+from simutrador_ws.envelope import CloseCode
+from simutrador_ws.settings import ServerSettings
+
+from tests.ws.socketless import autojump, memory_client, memory_stream, new_server, raw_client
+
+# production timings unless a test says otherwise: the clock jumps, so they cost nothing
+DEFAULTS = ServerSettings(port=0)
+DATES = {"start_date": "2024-03-04", "end_date": "2024-03-08", "initial_capital": "100000"}
+
+
+def close_code(closed: trio_websocket.ConnectionClosed) -> int:
+    assert closed.reason is not None
+    return closed.reason.code
+
+
+def test_a_served_memory_stream_speaks_the_whole_protocol() -> None:
+    harness = new_server()
+
+    async def main() -> None:
+        async with memory_client(harness) as client:
+            assert client.ready["data"]["user_id"] == "alice"
+            created = await client.request("create_session", {"symbols": ["AAPL"], **DATES})
+            assert created["type"] == "session_created"
+            assert (await client.request("list_sessions"))["data"]["sessions"][0]["symbols"] == ["AAPL"]
+            assert harness.server.open_connections == 1
+        while harness.server.open_connections:
+            await trio.sleep(0.01)
+        assert harness.server.metrics.connections_opened == 1
+
+    autojump(main)
+
+
+def test_message_rate_limit_keeps_the_connection() -> None:
+    harness = new_server(ServerSettings(port=0, messages_per_second=1, message_burst=3))
+
+    async def main() -> None:
+        async with memory_client(harness) as client:
+            replies = [await client.request("ping") for _ in range(3)]
+            assert [r["type"] for r in replies] == ["pong"] * 3
+            request_id = await client.send("ping")
+            limited = await client.receive()
+            assert limited["data"]["error_code"] == "RATE_LIMIT_EXCEEDED"
+            assert limited["request_id"] == limited["data"]["failed_request_id"] == request_id
+            assert 0 < limited["data"]["retry_after_ms"] <= 1000
+            await trio.sleep(limited["data"]["retry_after_ms"] / 1000)
+            assert (await client.request("ping"))["type"] == "pong"
+            assert (await client.request("ping"))["data"]["error_code"] == "RATE_LIMIT_EXCEEDED"
+        assert harness.server.metrics.errors["RATE_LIMIT_EXCEEDED"] == 2
+        assert harness.server.metrics.requests["ping"] == 4  # refused messages are not served
+
+    autojump(main)
+
+
+def test_idle_warning_then_close_at_the_configured_times() -> None:
+    harness = new_server(DEFAULTS)  # idle_timeout 300 s, warning 30 s before
+
+    async def main() -> None:
+        async with memory_client(harness) as client:
+            await trio.sleep(100)
+            assert (await client.request("ping"))["type"] == "pong"  # activity moves the deadline
+            warning = await client.receive()
+            assert trio.current_time() == pytest.approx(100 + 270)
+            assert (warning["type"], warning["request_id"]) == ("idle_warning", None)
+            assert warning["data"] == {"closes_in_sec": 30.0, "idle_timeout_sec": 300.0}
+            with pytest.raises(trio_websocket.ConnectionClosed) as closed:
+                await client.receive()
+            assert trio.current_time() == pytest.approx(100 + 300)
+            assert close_code(closed.value) == CloseCode.IDLE_TIMEOUT
+
+    autojump(main)
+
+
+def test_token_expiring_during_the_connection() -> None:
+    harness = new_server(DEFAULTS)
+
+    async def main() -> None:
+        async with memory_client(harness, expires_in=timedelta(minutes=10)) as client:
+            for _ in range(5):  # a busy client is not idle; heartbeats are answered all along
+                await trio.sleep(100)
+                assert (await client.request("ping"))["type"] == "pong"
+            message = await client.receive()
+            assert 599 <= trio.current_time() <= 600  # ``exp`` is whole seconds
+            assert (message["type"], message["data"]["error_code"]) == ("error", "AUTHENTICATION_FAILED")
+            assert "expired" in message["data"]["message"]
+            with pytest.raises(trio_websocket.ConnectionClosed) as closed:
+                await client.receive()
+            assert close_code(closed.value) == CloseCode.TOKEN_EXPIRED
+
+    autojump(main)
+
+
+def test_heartbeat_without_pong_closes_and_a_real_client_stays() -> None:
+    harness = new_server(DEFAULTS)  # ping every 20 s, pong within 10 s
+
+    async def main() -> None:
+        async with memory_stream(harness) as stream:
+            raw = await raw_client(stream, harness)  # never answers a ping
+            texts, code = await raw.messages_until_closed()
+            assert trio.current_time() == pytest.approx(20 + 10)
+            assert [json.loads(t)["type"] for t in texts] == ["connection_ready"]
+            assert code == CloseCode.HEARTBEAT_TIMEOUT
+        started = trio.current_time()
+        async with memory_client(harness) as client:
+            await trio.sleep(250)  # a dozen pings, all answered by trio-websocket
+            assert (await client.request("ping"))["type"] == "pong"
+            assert trio.current_time() - started == pytest.approx(250)
+
+    autojump(main)
+
+
+def test_a_client_that_stops_reading_is_disconnected() -> None:
+    harness = new_server(ServerSettings(port=0, send_timeout=10, ping_interval=1000))
+
+    async def main() -> None:
+        async with memory_stream(harness, lockstep=True) as stream:  # a send waits for the reader
+            await raw_client(stream, harness)  # handshake, then never reads: the greeting cannot go
+            assert harness.server.open_connections == 1
+            while harness.server.open_connections:
+                await trio.sleep(0.5)
+            # the watchdog sees a send of 10 s within 15 s; the close frame gets 10 s more
+            assert 10 <= trio.current_time() <= 25
+            assert harness.server.metrics.connections_open == 0
+
+    autojump(main)
+
+
+def test_a_timer_message_waits_for_the_send_in_progress() -> None:
+    harness = new_server(ServerSettings(port=0, send_timeout=100, ping_interval=1000))
+
+    async def main() -> None:
+        async with memory_stream(harness, lockstep=True) as stream:
+            raw = await raw_client(stream, harness, expires_in=timedelta(seconds=30))
+            await trio.sleep(40)  # the greeting is still being sent when the token expires
+            texts, code = await raw.messages_until_closed()
+            types = [json.loads(t)["type"] for t in texts]
+            assert types == ["connection_ready", "error"]  # in order, the expiry after the greeting
+            assert json.loads(texts[1])["data"]["error_code"] == "AUTHENTICATION_FAILED"
+            assert code == CloseCode.TOKEN_EXPIRED
+
+    autojump(main)
