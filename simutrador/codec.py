@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Final, TypeVar, cast
@@ -40,6 +40,7 @@ from simutrador.parsing import (
 )
 from simutrador.sessions.models import DataRange, Session, SessionParams
 from simutrador.sessions.states import SessionState
+from simutrador.simulation.results import SimulationResult
 
 __all__ = [
     "ALIASES",
@@ -54,6 +55,7 @@ __all__ = [
     "parse_names",
     "parse_number",
     "parse_whole",
+    "result_to_wire",
     "session_from_wire",
     "session_params_from_wire",
     "session_to_wire",
@@ -127,6 +129,7 @@ def _make_converter() -> cattrs.Converter:
     conv.register_unstructure_hook(datetime, format_datetime)
     conv.register_unstructure_hook(MappingProxyType, _thaw)
     conv.register_unstructure_hook(DataRange, _unstructure_range)
+    conv.register_unstructure_hook(timedelta, lambda d: d.total_seconds())
     conv.register_structure_hook(Decimal, _structure_decimal)
     conv.register_structure_hook(datetime, _structure_datetime)
     conv.register_structure_hook(SessionState, lambda v, _: SessionState(v))
@@ -235,3 +238,20 @@ def _freeze(value: object) -> Any:
     if isinstance(value, list):
         return tuple(_freeze(v) for v in cast("list[object]", value))
     return value
+
+
+_SERIES: Final = ("fills", "trades", "orders", "equity_curve")
+
+
+def result_to_wire(result: SimulationResult, *, series: bool = True) -> dict[str, Any]:
+    """A `SimulationResult` as JSON-ready data (money as strings, durations in seconds).
+
+    Args:
+        result: The result.
+        series: Include fills, trades, orders and the equity curve (else metrics only).
+    """
+    data = cast("dict[str, Any]", converter.unstructure(result))
+    if not series:
+        for key in _SERIES:
+            data.pop(key, None)
+    return data

@@ -14,8 +14,26 @@ from simutrador_ws.settings import AuthSettings, ServerSettings
 
 from simutrador import Engine, Plan, Session, SessionParams, SimutradorError
 from simutrador_cli.render import format_error, format_session_table
+from simutrador_cli.run import format_result, load_strategy, sparkline
 
-__all__ = ["run_embedded_demo", "run_server_demo"]
+__all__ = ["run_backtest_demo", "run_embedded_demo", "run_server_demo"]
+
+
+def run_backtest_demo(echo: Callable[[str], None] = click.echo) -> None:
+    """Backtest the shipped SMA crossover example on the embedded sample data and print its results."""
+    strategy, defaults = load_strategy("sma_crossover")
+    engine = Engine()
+    session = engine.create_session("demo", **defaults)
+    echo(
+        f"A real backtest: the sma_crossover example (10/30-day moving averages) on {', '.join(session.symbols)}, "
+        f"{session.start_date:%Y-%m-%d} to {session.end_date:%Y-%m-%d}, {session.initial_capital:,} capital, "
+        f"{session.commission_per_share} per share and {session.slippage_bps} bps slippage "
+        "(SYNTHETIC sample data; `simutrador run sma_crossover` runs it alone)"
+    )
+    result = engine.run_simulation("demo", session.session_id, strategy)
+    echo(format_result(result))
+    echo(f"equity {sparkline([p.equity for p in result.equity_curve])}")
+    echo("")
 
 
 def _params(symbols: str, start: str, end: str, capital: str) -> SessionParams:

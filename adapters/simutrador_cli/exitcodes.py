@@ -6,7 +6,7 @@ from typing import Final
 
 from simutrador.errors import ErrorType
 
-__all__ = ["EXIT_CODES", "EXIT_CONNECTION", "EXIT_OK", "exit_code_for"]
+__all__ = ["EXIT_CODES", "EXIT_CONNECTION", "EXIT_OK", "EXIT_STRATEGY", "exit_code_for"]
 
 EXIT_OK: Final = 0
 EXIT_INTERNAL: Final = 1
@@ -15,6 +15,7 @@ EXIT_VALIDATION: Final = 3
 EXIT_AUTH: Final = 4
 EXIT_CONNECTION: Final = 5
 EXIT_LIMIT: Final = 6
+EXIT_STRATEGY: Final = 7
 
 EXIT_CODES: Final = {
     ErrorType.VALIDATION: EXIT_VALIDATION,
@@ -24,7 +25,8 @@ EXIT_CODES: Final = {
     ErrorType.PROTOCOL: EXIT_INTERNAL,
     ErrorType.SYSTEM: EXIT_INTERNAL,
 }
-"""Error type → exit status (0 ok, 1 internal, 2 usage, 3 validation, 4 auth, 5 connection, 6 limit)."""
+"""Error type → exit status (0 ok, 1 internal, 2 usage, 3 validation, 4 auth, 5 connection, 6 limit,
+7 the strategy raised)."""
 
 
 def exit_code_for(error_type: ErrorType) -> int:

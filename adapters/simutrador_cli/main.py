@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from simutrador_cli.bench import bench
-from simutrador_cli.demo import run_embedded_demo, run_server_demo
+from simutrador_cli.demo import run_backtest_demo, run_embedded_demo, run_server_demo
+from simutrador_cli.run import run
 from simutrador_cli.serve import serve, token
 from simutrador_cli.session import data, session
 
@@ -21,16 +22,18 @@ def cli() -> None:
 @cli.command()
 @click.option("--embedded", is_flag=True, help="Call the engine in-process instead of over WebSocket.")
 def demo(embedded: bool) -> None:
-    """A guided tour: a real server on a free loopback port, the client, sessions and typical errors.
+    """A guided tour: a real backtest, then sessions and typical errors over a real loopback server.
 
     Needs no data download and no external service.
     """
+    run_backtest_demo()
     if embedded:
         run_embedded_demo()
     else:
         run_server_demo()
 
 
+cli.add_command(run)
 cli.add_command(serve)
 cli.add_command(token)
 cli.add_command(session)

@@ -1,0 +1,1 @@
+"""Example strategies shipped with the CLI (``simutrador run sma_crossover``)."""

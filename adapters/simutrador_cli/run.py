@@ -1,0 +1,227 @@
+"""``simutrador run STRATEGY``: a backtest of a strategy file on the embedded engine.
+
+A strategy file defines ``on_tick(ctx, tick)`` (plus optional hooks) or a ``strategy``
+object; its ``SESSION`` dict gives default session fields. Session fields come from,
+in order of precedence: flags, ``--config`` (TOML or JSON), the file's ``SESSION``.
+Progress goes to stderr; a results table (or, with ``--json``, exactly one JSON
+document) to stdout.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import tomllib
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import click
+
+from simutrador import DirectoryCatalog, Engine, SimulationResult, SimutradorError
+from simutrador.codec import canonical_fields, result_to_wire
+from simutrador_cli.exitcodes import EXIT_STRATEGY, EXIT_USAGE, exit_code_for
+from simutrador_cli.render import format_error, format_table
+
+__all__ = ["format_result", "load_strategy", "run", "sparkline"]
+
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+_BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def load_strategy(source: str) -> tuple[object, dict[str, Any]]:
+    """The strategy in file `source` (or a built-in example's name) and its ``SESSION`` defaults.
+
+    Raises:
+        click.BadParameter: the file is missing, does not import, or defines no strategy.
+    """
+    path = Path(source)
+    if not path.exists() and (EXAMPLES / f"{source}.py").exists():
+        path = EXAMPLES / f"{source}.py"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_")))
+        raise click.BadParameter(f"no file {source!r} (built-in examples: {known})", param_hint="STRATEGY")
+    spec = importlib.util.spec_from_file_location(f"simutrador_strategy_{path.stem}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise click.BadParameter(f"{path} does not import: {type(exc).__name__}: {exc}", param_hint="STRATEGY") from exc
+    strategy: object = getattr(module, "strategy", None) or (module if hasattr(module, "on_tick") else None)
+    if strategy is None:
+        raise click.BadParameter(
+            f"{path} defines neither on_tick(ctx, tick) nor a `strategy` object", param_hint="STRATEGY"
+        )
+    defaults = getattr(module, "SESSION", {})
+    return strategy, dict(defaults) if isinstance(defaults, Mapping) else {}
+
+
+def sparkline(values: Sequence[float], width: int = 60) -> str:
+    """A one-line chart of `values` in block characters, `width` wide (downsampled by averaging buckets)."""
+    if not values:
+        return ""
+    size = max(1, -(-len(values) // width))
+    points = [sum(values[i : i + size]) / len(values[i : i + size]) for i in range(0, len(values), size)]
+    low, high = min(points), max(points)
+    span = (high - low) or 1.0
+    return "".join(_BLOCKS[min(len(_BLOCKS) - 1, int((p - low) / span * len(_BLOCKS)))] for p in points)
+
+
+def _number(value: object, suffix: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.2f}{suffix}"
+    if isinstance(value, Decimal):
+        return f"{value:,.2f}"
+    return f"{value}{suffix}"
+
+
+def _duration(value: timedelta) -> str:
+    days = value.days
+    return f"{days:,} days" if days >= 2 else str(value)
+
+
+def _percentages(*values: float | None) -> str:
+    return " / ".join(_number(v, " %") for v in values)
+
+
+def format_result(result: SimulationResult) -> str:
+    """The key figures of a run as a two-column table."""
+    m = result.metrics
+    rows = [
+        ("final equity", _number(result.final_equity)),
+        ("total return", _number(m.total_return_pct, " %")),
+        ("CAGR", _number(m.cagr_pct, " %")),
+        ("max drawdown", _number(m.max_drawdown_pct, " %")),
+        ("max drawdown duration", _duration(m.max_drawdown_duration)),
+        (
+            "Sharpe / Sortino / Calmar",
+            " / ".join(_number(v) for v in (m.sharpe_ratio, m.sortino_ratio, m.calmar_ratio)),
+        ),
+        ("volatility", _number(m.volatility_pct, " %")),
+        ("trades (won)", f"{m.total_trades} ({m.winning_trades})"),
+        ("win rate", _number(m.win_rate_pct, " %")),
+        ("profit factor", _number(m.profit_factor)),
+        (
+            "avg / best / worst trade",
+            " / ".join(_number(v, " %") for v in (m.avg_trade_pct, m.best_trade_pct, m.worst_trade_pct)),
+        ),
+        ("exposure", _number(m.exposure_pct, " %")),
+        ("commission / turnover", f"{_number(m.total_commission)} / {_number(m.turnover)}"),
+        ("fills (ambiguous)", f"{len(result.fills)} ({sum(f.ambiguous for f in result.fills)})"),
+        (
+            "ticks",
+            f"{result.ticks:,} {result.timeframe} bars, {result.started_at:%Y-%m-%d} to {result.ended_at:%Y-%m-%d}",
+        ),
+        ("digest", result.digest[:16]),
+    ]
+    return format_table(("METRIC", "VALUE"), rows)
+
+
+def _session_fields(defaults: Mapping[str, Any], config: Path | None, flags: Mapping[str, Any]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    sources: list[tuple[str, Mapping[str, Any]]] = [("the strategy's SESSION", defaults)]
+    if config is not None:
+        try:
+            text = config.read_bytes()
+            loaded = tomllib.loads(text.decode()) if config.suffix.lower() == ".toml" else json.loads(text)
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise click.BadParameter(f"cannot read {config}: {exc}", param_hint="--config") from None
+        if not isinstance(loaded, dict):
+            raise click.BadParameter(f"{config} must hold a table of session fields", param_hint="--config")
+        sources.append((str(config), loaded))  # pyright: ignore[reportUnknownArgumentType]
+    for where, source in sources:
+        renamed, problems, _ = canonical_fields(source)
+        problems = [p for p in problems if not p.startswith("missing field")]
+        if problems:
+            raise click.BadParameter(f"{where}: {'; '.join(problems)}", param_hint="--config")
+        fields.update(renamed)
+    fields.update({k: v for k, v in flags.items() if v is not None})
+    if isinstance(fields.get("symbols"), str):
+        fields["symbols"] = [s.strip() for s in fields["symbols"].split(",") if s.strip()]
+    return fields
+
+
+@click.command()
+@click.argument("strategy_file", metavar="STRATEGY")
+@click.option("--symbols", help="Comma-separated symbols, e.g. AAPL,MSFT.")
+@click.option("--start", help="First day (YYYY-MM-DD).")
+@click.option("--end", help="Last day (YYYY-MM-DD).")
+@click.option("--capital", help="Initial capital, e.g. 100000.")
+@click.option("--timeframe", help="Bar size: 1min 5min 15min 30min 1h 2h 4h daily weekly monthly.")
+@click.option(
+    "--config", type=click.Path(dir_okay=False, path_type=Path), help="A .toml or .json file of session fields."
+)
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Your own data folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON document (the full result) on stdout.")
+def run(  # noqa: PLR0917 - one parameter per click option
+    strategy_file: str,
+    symbols: str | None,
+    start: str | None,
+    end: str | None,
+    capital: str | None,
+    timeframe: str | None,
+    config: Path | None,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Backtest STRATEGY (a .py file, or a built-in example such as sma_crossover) on the embedded engine."""
+    strategy, defaults = load_strategy(strategy_file)
+    flags = {
+        "symbols": symbols,
+        "start_date": start,
+        "end_date": end,
+        "initial_capital": capital,
+        "timeframe": timeframe,
+    }
+    fields = _session_fields(defaults, config, flags)
+    missing = [f for f in ("symbols", "start_date", "end_date", "initial_capital") if f not in fields]
+    if missing:
+        flag = {"symbols": "--symbols", "start_date": "--start", "end_date": "--end", "initial_capital": "--capital"}
+        click.echo(f"error: missing {', '.join(flag[m] for m in missing)} (no SESSION default in the file)", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        engine = Engine(catalog=DirectoryCatalog(data_dir) if data_dir else None)
+        session = engine.create_session("cli", **fields)
+        result = _run_with_progress(engine, session.session_id, session.estimated_ticks, strategy)
+    except SimutradorError as error:
+        _fail(error, as_json)
+        return
+    except Exception as exc:  # the strategy's own bug: show where, exit with the strategy code
+        notes = " ".join(getattr(exc, "__notes__", ()))
+        click.echo(f"error: the strategy raised {type(exc).__name__}: {exc} {notes}".rstrip(), err=True)
+        sys.exit(EXIT_STRATEGY)
+    if as_json:
+        click.echo(json.dumps(result_to_wire(result)))
+        return
+    synthetic = " (SYNTHETIC sample data)" if engine.catalog.name == "sample" else ""
+    click.echo(f"{strategy_file} on {', '.join(session.symbols)}{synthetic}")
+    click.echo(format_result(result))
+    if sys.stdout.isatty():
+        click.echo(f"equity {sparkline([p.equity for p in result.equity_curve])}")
+
+
+def _run_with_progress(engine: Engine, session_id: str, total: int, strategy: object) -> SimulationResult:
+    with click.progressbar(length=max(total, 1), label="simulating", file=sys.stderr) as bar:
+        seen = [0]
+
+        def progress(done: int, _total: int) -> None:
+            bar.update(done - seen[0])
+            seen[0] = done
+
+        return engine.run_simulation("cli", session_id, strategy, progress=progress)
+
+
+def _fail(error: SimutradorError, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"error": error.to_dict()}))
+    else:
+        click.echo(f"error: {format_error(error)}", err=True)
+    sys.exit(exit_code_for(error.code.error_type))
