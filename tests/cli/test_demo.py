@@ -33,6 +33,10 @@ def test_embedded_demo_through_click() -> None:
 def test_server_demo_through_click() -> None:
     result = CliRunner().invoke(cli, ["demo"])
     assert result.exit_code == 0, result.output
+    assert result.output.startswith("A real backtest: the sma_crossover example")
+    backtest, _, _ = result.output.partition("SimuTrador demo: a real server")
+    for label in ("final equity", "trades (won)", "digest", "equity ▁"):
+        assert label in backtest
     assert "a real server on ws://127.0.0.1:" in result.output
     for code in EXPECTED_CODES:
         assert f"-> {code}" in result.output
