@@ -241,6 +241,7 @@ def _freeze(value: object) -> Any:
 
 
 _SERIES: Final = ("fills", "trades", "orders", "equity_curve")
+_CURVE: Final = ("times", "equity")
 
 
 def result_to_wire(result: SimulationResult, *, series: bool = True) -> dict[str, Any]:
@@ -251,6 +252,11 @@ def result_to_wire(result: SimulationResult, *, series: bool = True) -> dict[str
         series: Include fills, trades, orders and the equity curve (else metrics only).
     """
     data = cast("dict[str, Any]", converter.unstructure(result))
+    for key in _CURVE:
+        data.pop(key, None)
+    data["equity_curve"] = [
+        {"time": format_datetime(t), "equity": e} for t, e in zip(result.times, result.equity, strict=True)
+    ]
     if not series:
         for key in _SERIES:
             data.pop(key, None)

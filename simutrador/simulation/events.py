@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import attrs
 
@@ -66,9 +66,10 @@ class OrderRequest:
     order_id: str | None = None
 
 
-@attrs.frozen(kw_only=True, slots=True)
-class Tick:
+class Tick(NamedTuple):
     """One step of a simulation: a time at which at least one symbol has a bar.
+
+    A named tuple rather than an attrs class: one is made per tick, on the hot path.
 
     Attributes:
         time: The bars' open time (aware UTC).
@@ -116,9 +117,13 @@ class Fill:
     remaining_quantity: Decimal = Decimal(0)
 
 
-@attrs.frozen(kw_only=True, slots=True)
-class TickAdvanced:
-    """The simulation moved to `tick`; fills on its bars have happened; positions are marked."""
+class TickAdvanced(NamedTuple):
+    """The simulation moved to `tick`; fills on its bars have happened; positions are marked.
+
+    Attributes:
+        tick: The new tick.
+        equity: Cash plus positions marked at its closes.
+    """
 
     tick: Tick
     equity: Decimal

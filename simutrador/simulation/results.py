@@ -127,7 +127,8 @@ class SimulationResult:
         trades: Round trips, closed ones first in time order; an open one last per symbol.
         orders: Every order with its final status.
         positions: Final positions by symbol (flat ones left out).
-        equity_curve: Equity at each tick.
+        times: The tick times (shared with the feed: no copy).
+        equity: Equity at each tick, as floats (see `equity_curve`).
         digest: SHA-256 of the fills and the final account.
         started_at: First tick.
         ended_at: Last tick.
@@ -144,12 +145,18 @@ class SimulationResult:
     trades: tuple[Trade, ...]
     orders: tuple[Order, ...]
     positions: Mapping[str, Position] = attrs.field(factory=lambda: MappingProxyType({}))
-    equity_curve: tuple[EquityPoint, ...] = ()
+    times: tuple[datetime, ...] = ()
+    equity: tuple[float, ...] = ()
     digest: str
     started_at: datetime
     ended_at: datetime
     ticks: int
     timeframe: str
+
+    @property
+    def equity_curve(self) -> tuple[EquityPoint, ...]:
+        """Equity at each tick, as points (built on demand from `times` and `equity`)."""
+        return tuple(EquityPoint(time=t, equity=e) for t, e in zip(self.times, self.equity, strict=True))
 
     def to_frame(self, what: str = "equity") -> Any:
         """A pandas DataFrame of ``equity`` (default), ``fills``, ``trades`` or ``orders``.
@@ -161,9 +168,7 @@ class SimulationResult:
         pandas = importlib.import_module("pandas")
         rows: Sequence[Any]
         if what == "equity":
-            frame = pandas.DataFrame(
-                {"equity": [p.equity for p in self.equity_curve]}, index=[p.time for p in self.equity_curve]
-            )
+            frame = pandas.DataFrame({"equity": list(self.equity)}, index=list(self.times))
             frame.index.name = "time"
             return frame
         if what == "fills":

@@ -201,8 +201,9 @@ def _callbacks(strategy: object) -> tuple[Callable[..., object], ...]:
     )
 
 
-def _stage(where: str, tick: Tick | None) -> str:
-    return f"in {where}" + (f" at tick {tick.sequence_id} ({tick.time.isoformat()})" if tick is not None else "")
+def _stage(where: str, simulator: Simulator) -> str:
+    now = simulator.now
+    return f"in {where}" + (f" at tick {simulator.sequence_id} ({now.isoformat()})" if now is not None else "")
 
 
 def run_strategy(
@@ -224,52 +225,73 @@ def run_strategy(
         Exception: whatever the strategy raised, with a note saying where (callback,
             tick and time).
     """
-    on_tick, on_start, on_fill, on_rejected, on_finish = _callbacks(strategy)
-    ctx = StrategyContext(simulator)
+    run = _Run(simulator, strategy)
+    ctx, on_tick = run.ctx, run.on_tick
     total = simulator.total_ticks
     step = max(1, total // 100)
-    state: list[Any] = [None, "on_start"]  # the current tick, the callback running
-
-    def dispatch(events: list[Event]) -> SimulationResult | None:
-        for event in events:
-            kind = type(event)
-            if kind is TickAdvanced:
-                state[0], state[1] = event.tick, "on_tick"  # type: ignore[union-attr]
-                on_tick(ctx, event.tick)  # type: ignore[union-attr]
-            elif kind is OrderFilled:
-                state[1] = "on_fill"
-                on_fill(ctx, event.fill)  # type: ignore[union-attr]
-            elif kind is OrderRejected:
-                state[1] = "on_order_rejected"
-                ctx.rejections.append((event.order, event.reason))  # type: ignore[union-attr]
-                on_rejected(ctx, event.order, event.reason)  # type: ignore[union-attr]
-            elif kind is SimulationCompleted:
-                state[1] = "on_finish"
-                on_finish(ctx, event.result)  # type: ignore[union-attr]
-                return event.result  # type: ignore[union-attr]
-            while ctx.pending:  # what the callback caused (fills at the close, rejections)
-                caused, ctx.pending = ctx.pending, []
-                dispatch(caused)
-        return None
-
+    advance = simulator.advance
+    done = 0
     try:
-        on_start(ctx)
-        pending, ctx.pending = ctx.pending, []
-        dispatch(pending)
+        run.on_start(ctx)
+        run.drain()
         while True:
-            result = dispatch(simulator.advance())
-            if result is not None:
-                if progress is not None:
-                    progress(total, total)
-                return result
-            done = simulator.sequence_id
+            events = advance()
+            done += 1
+            if len(events) == 1 and type(events[0]) is TickAdvanced:  # the common case, kept lean
+                run.where = "on_tick"
+                on_tick(ctx, events[0].tick)  # type: ignore[union-attr]
+                if ctx.pending:
+                    run.drain()
+            else:
+                result = run.dispatch(events)
+                if result is not None:
+                    if progress is not None:
+                        progress(total, total)
+                    return result
             if progress is not None and done % step == 0:
                 progress(done, total)
             if check is not None and not done & 1023:
                 check(done)
     except Exception as exc:
-        exc.add_note(f"SimuTrador: raised by the strategy {_stage(state[1], state[0])}")
+        exc.add_note(f"SimuTrador: raised by the strategy {_stage(run.where, simulator)}")
         raise
+
+
+class _Run:
+    """One `run_strategy`: the strategy's callbacks and what calls them."""
+
+    def __init__(self, simulator: Simulator, strategy: object) -> None:
+        self.on_tick, self.on_start, self.on_fill, self.on_rejected, self.on_finish = _callbacks(strategy)
+        self.ctx = StrategyContext(simulator)
+        self.where = "on_start"  # the callback running, for the error note
+
+    def drain(self) -> None:
+        """Dispatch what the last callback caused (fills at the close, rejections)."""
+        while self.ctx.pending:
+            caused, self.ctx.pending = self.ctx.pending, []
+            self.dispatch(caused)
+
+    def dispatch(self, events: list[Event]) -> SimulationResult | None:
+        """Call the strategy for each event; the result when the simulation completed."""
+        ctx = self.ctx
+        for event in events:
+            kind = type(event)
+            if kind is TickAdvanced:
+                self.where = "on_tick"
+                self.on_tick(ctx, event.tick)  # type: ignore[union-attr]
+            elif kind is OrderFilled:
+                self.where = "on_fill"
+                self.on_fill(ctx, event.fill)  # type: ignore[union-attr]
+            elif kind is OrderRejected:
+                self.where = "on_order_rejected"
+                ctx.rejections.append((event.order, event.reason))  # type: ignore[union-attr]
+                self.on_rejected(ctx, event.order, event.reason)  # type: ignore[union-attr]
+            elif kind is SimulationCompleted:
+                self.where = "on_finish"
+                self.on_finish(ctx, event.result)  # type: ignore[union-attr]
+                return event.result  # type: ignore[union-attr]
+            self.drain()
+        return None
 
 
 class SimulationHandle:

@@ -65,7 +65,7 @@ from simutrador.simulation.orders import (
     TimeInForce,
     invalid_order,
 )
-from simutrador.simulation.results import EquityPoint, SimulationResult, Trade, compute_digest
+from simutrador.simulation.results import SimulationResult, Trade, compute_digest
 
 __all__ = ["FillTiming", "Instrument", "SimulationConfig", "Simulator"]
 
@@ -175,6 +175,9 @@ class Simulator:
         self.config = config
         self.feed = feed
         self._series = feed.series
+        self._slots = feed.slots
+        self._ticks = feed.ticks
+        self._tick_count = len(feed.ticks)
         self._index = -1  # the current tick; -1 before the first
         self._last: dict[str, int] = {symbol: feed.first[symbol] - 1 for symbol in feed.symbols}
         self.account = Account(config.initial_capital, config.leverage)
@@ -186,6 +189,8 @@ class Simulator:
         self._trades: list[Trade] = []
         self._open_trades: dict[str, _OpenTrade] = {}
         self._equity = array("d", [float(config.initial_capital)])
+        self._cash_seen: Decimal | None = None
+        self._cash_float = 0.0
         self._exposed = 0
         self._turnover = _ZERO
         self._daily_like = not parse_timeframe(feed.timeframe).intraday
@@ -321,9 +326,11 @@ class Simulator:
             index = self._last[record.symbol]
             bar = self._series[record.symbol][index]
             if bar.timestamp == self.feed.ticks[self._index]:
+                instrument = self.config.instruments[record.symbol]
+                record.eligible_day = self._trading_day(bar, instrument)  # a DAY remainder works through it
                 close = Match(bar.close, FillReason.MARKET_CLOSE, slippable=True)
                 self._execute(record, close, bar, index, events, self._volume_budget(bar))
-                self._after_bar(record, bar, index, self.config.instruments[record.symbol], events)
+                self._after_bar(record, bar, index, instrument, events)
                 self._prune(record.symbol)
         return events
 
@@ -359,29 +366,44 @@ class Simulator:
         if self._result is not None:
             raise SimutradorError(ErrorCode.INVALID_STATE_TRANSITION, "the simulation has already completed")
         index = self._index + 1
-        if index >= len(self.feed.ticks):
+        if index >= self._tick_count:
             self._result = self._finish()
             return [SimulationCompleted(result=self._result)]
         self._index = index
         events: list[Event] = []
+        positions = self.account.positions
+        slot = self._slots[index]
+        if len(slot) == 1:  # one symbol trades at this tick: the common case, kept lean
+            symbol, bar_index = slot[0]
+            bar = self._series[symbol][bar_index]
+            self._last[symbol] = bar_index
+            if self._working[symbol]:
+                self._match_symbol(symbol, bar, bar_index, index, events)
+            if positions:
+                held = positions.get(symbol)
+                if held is not None:
+                    held.price = bar.close
+                equity = self._record_equity()
+            else:
+                equity = self._record_cash()
+            events.append(TickAdvanced(Tick(self._ticks[index], index + 1, {symbol: bar}), equity))
+            return events
         series = self._series
         last = self._last
         working = self._working
-        positions = self.account.positions
         bars: dict[str, Bar] = {}
-        for symbol, bar_index in self.feed.slots[index]:
+        for symbol, bar_index in slot:
             bar = series[symbol][bar_index]
             bars[symbol] = bar
             last[symbol] = bar_index
             if working[symbol]:
                 self._match_symbol(symbol, bar, bar_index, index, events)
-            held = positions.get(symbol)
-            if held is not None:
-                held.price = bar.close
-        equity = self._record_equity()
-        events.append(
-            TickAdvanced(tick=Tick(time=self.feed.ticks[index], sequence_id=index + 1, bars=bars), equity=equity)
-        )
+            if positions:
+                held = positions.get(symbol)
+                if held is not None:
+                    held.price = bar.close
+        equity = self._record_equity() if positions else self._record_cash()
+        events.append(TickAdvanced(Tick(self._ticks[index], index + 1, bars), equity))
         return events
 
     # -- internals: submission -----------------------------------------------------------
@@ -822,6 +844,14 @@ class Simulator:
                 commission=commission - share,
             )
 
+    def _record_cash(self) -> Decimal:
+        """Record equity when nothing is held: it is the cash (its float cached until cash changes)."""
+        cash = self.account.cash
+        if cash is not self._cash_seen:
+            self._cash_seen, self._cash_float = cash, float(cash)
+        self._equity.append(self._cash_float)
+        return cash
+
     def _record_equity(self) -> Decimal:
         account = self.account
         exposed = False
@@ -863,7 +893,8 @@ class Simulator:
             trades=(*self._trades, *open_trades),
             orders=tuple(self.orders()),
             positions=positions,
-            equity_curve=tuple(EquityPoint(time=t, equity=e) for t, e in zip(times, self._equity[1:], strict=True)),
+            times=times,
+            equity=tuple(self._equity[1:]),
             digest=compute_digest(self._fills, account.cash, positions),
             started_at=times[0],
             ended_at=times[-1],
