@@ -13,7 +13,7 @@ import pytest
 from simutrador_bench import inprocess
 from simutrador_bench.targets import SPECS
 
-from simutrador.data.directory import DirectoryCatalog
+from simutrador import DirectoryCatalog
 
 
 @pytest.fixture(scope="module")

@@ -15,14 +15,20 @@ from __future__ import annotations
 from simutrador.data.catalog import Bar as Bar
 from simutrador.data.catalog import Catalog as Catalog
 from simutrador.data.catalog import SymbolInfo as SymbolInfo
+from simutrador.data.catalog import available_days as available_days
 from simutrador.data.directory import DirectoryCatalog as DirectoryCatalog
 from simutrador.data.frames import FrameCatalog as FrameCatalog
 from simutrador.data.market import MarketDataValidator as MarketDataValidator
 from simutrador.data.market import ValidationResult as ValidationResult
 from simutrador.data.sample import SampleCatalog as SampleCatalog
 from simutrador.data.symbols import AssetClass as AssetClass
+from simutrador.data.symbols import SymbolProblem as SymbolProblem
+from simutrador.data.symbols import normalize_symbol as normalize_symbol
+from simutrador.data.timeframes import DAILY as DAILY
+from simutrador.data.timeframes import TIMEFRAMES as TIMEFRAMES
 from simutrador.data.timeframes import Timeframe as Timeframe
 from simutrador.data.timeframes import parse_timeframe as parse_timeframe
+from simutrador.data.timeframes import source_timeframe as source_timeframe
 from simutrador.engine import Engine as Engine
 from simutrador.engine import backtest as backtest
 from simutrador.errors import ErrorCode as ErrorCode
@@ -61,6 +67,7 @@ __all__ = [
     "AssetClass",
     "Bar",
     "Catalog",
+    "DAILY",
     "DataRange",
     "DirectoryCatalog",
     "Engine",
@@ -93,15 +100,20 @@ __all__ = [
     "SimutradorError",
     "StrategyContext",
     "SymbolInfo",
+    "SymbolProblem",
+    "TIMEFRAMES",
     "Tick",
     "TimeInForce",
     "Timeframe",
     "Trade",
     "ValidationResult",
+    "available_days",
     "backtest",
     "load_settings",
+    "normalize_symbol",
     "parse_timeframe",
     "setting",
+    "source_timeframe",
 ]
 
 __version__ = "0.1.0"

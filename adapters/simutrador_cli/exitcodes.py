@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from simutrador.errors import ErrorType
+from simutrador import ErrorType
 
 __all__ = ["EXIT_CODES", "EXIT_CONNECTION", "EXIT_OK", "EXIT_STRATEGY", "exit_code_for"]
 

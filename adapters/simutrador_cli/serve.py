@@ -14,8 +14,7 @@ from simutrador_ws.auth import TokenVerifier, generate_secret, issue_token
 from simutrador_ws.server import SimutradorServer, run_server
 from simutrador_ws.settings import load_server_settings
 
-from simutrador import DirectoryCatalog, Engine, EngineSettings, Plan, SimutradorError
-from simutrador.data.catalog import Catalog
+from simutrador import Catalog, DirectoryCatalog, Engine, EngineSettings, Plan, SimutradorError
 from simutrador_cli.exitcodes import exit_code_for
 
 __all__ = ["serve", "token"]

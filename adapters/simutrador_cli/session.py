@@ -14,11 +14,22 @@ import click
 import trio
 from simutrador_ws.client import ClientConnectionError, SessionClient
 
-from simutrador import DirectoryCatalog, SampleCatalog, Session, SimutradorError
+from simutrador import (
+    DAILY,
+    TIMEFRAMES,
+    Catalog,
+    DirectoryCatalog,
+    SampleCatalog,
+    Session,
+    SimutradorError,
+    SymbolInfo,
+    SymbolProblem,
+    available_days,
+    normalize_symbol,
+    parse_timeframe,
+    source_timeframe,
+)
 from simutrador.codec import ParseError, canonical_fields, parse_moment, parse_money, session_to_wire
-from simutrador.data.catalog import Catalog, SymbolInfo, available_days, available_range
-from simutrador.data.symbols import SymbolProblem, normalize_symbol
-from simutrador.data.timeframes import DAILY, TIMEFRAMES, parse_timeframe, source_timeframe
 from simutrador_cli.exitcodes import EXIT_CONNECTION, EXIT_USAGE, exit_code_for
 from simutrador_cli.render import format_error, format_session_table, format_table
 
@@ -278,7 +289,7 @@ _timeframe_option = click.option(
 
 def _days(info: SymbolInfo, timeframe: str) -> tuple[str | None, str | None, str | None]:
     """(first day, last day, held timeframe used) a session at `timeframe` may use: validation's own rule."""
-    available = available_range(info, timeframe)
+    available = info.available(timeframe)
     if available is None:
         return None, None, None
     first, last = available_days(available)

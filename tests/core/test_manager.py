@@ -12,8 +12,8 @@ import pytest
 
 from simutrador import Engine, EngineSettings, ErrorCode, Plan, Session, SessionState, SimutradorError
 from simutrador.sessions.manager import SessionManager
-from simutrador.settings import DEFAULT_PLAN_LIMITS
 from simutrador.sessions.states import SessionEvent
+from simutrador.settings import DEFAULT_PLAN_LIMITS
 from simutrador.storage import MemoryStore
 from simutrador.testing import ManualClock, SequentialIds
 from tests.core.conftest import params

@@ -13,6 +13,7 @@ def test_exported_names_are_pinned() -> None:
         "AssetClass",
         "Bar",
         "Catalog",
+        "DAILY",
         "DataRange",
         "DirectoryCatalog",
         "Engine",
@@ -45,18 +46,24 @@ def test_exported_names_are_pinned() -> None:
         "SimutradorError",
         "StrategyContext",
         "SymbolInfo",
+        "SymbolProblem",
+        "TIMEFRAMES",
         "Tick",
         "TimeInForce",
         "Timeframe",
         "Trade",
         "ValidationResult",
+        "available_days",
         "backtest",
         "load_settings",
+        "normalize_symbol",
         "parse_timeframe",
         "setting",
+        "source_timeframe",
     ]
     for name in simutrador.__all__:
-        assert getattr(simutrador, name).__doc__, name
+        if name not in ("DAILY", "TIMEFRAMES"):  # constants: documented in their module
+            assert getattr(simutrador, name).__doc__, name
 
 
 def test_importing_the_core_pulls_in_no_transport() -> None:
@@ -70,3 +77,19 @@ def test_importing_the_core_pulls_in_no_transport() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert result.stdout.strip() == "[]"
+
+
+def test_adapters_import_only_the_public_api() -> None:
+    """Adapters use `simutrador`'s exports, `simutrador.codec` and `simutrador.testing`, nothing deeper."""
+    import ast
+    from pathlib import Path
+
+    allowed = {"simutrador", "simutrador.codec", "simutrador.testing"}
+    found = []
+    for path in sorted((Path(__file__).resolve().parents[2] / "adapters").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            found += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "simutrador" and n not in allowed]
+    assert found == []
