@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-import tomllib
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
@@ -23,8 +22,9 @@ from typing import Any
 import click
 
 from simutrador import DirectoryCatalog, Engine, SimulationResult, SimutradorError
-from simutrador.codec import canonical_fields, result_to_wire
+from simutrador.codec import result_to_wire
 from simutrador_cli.exitcodes import EXIT_STRATEGY, EXIT_USAGE, exit_code_for
+from simutrador_cli.fields import load_request_file, merge_fields
 from simutrador_cli.render import format_error, format_table
 
 __all__ = ["format_result", "load_strategy", "run", "sparkline"]
@@ -126,27 +126,10 @@ def format_result(result: SimulationResult) -> str:
 
 
 def _session_fields(defaults: Mapping[str, Any], config: Path | None, flags: Mapping[str, Any]) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
     sources: list[tuple[str, Mapping[str, Any]]] = [("the strategy's SESSION", defaults)]
     if config is not None:
-        try:
-            text = config.read_bytes()
-            loaded = tomllib.loads(text.decode()) if config.suffix.lower() == ".toml" else json.loads(text)
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise click.BadParameter(f"cannot read {config}: {exc}", param_hint="--config") from None
-        if not isinstance(loaded, dict):
-            raise click.BadParameter(f"{config} must hold a table of session fields", param_hint="--config")
-        sources.append((str(config), loaded))  # pyright: ignore[reportUnknownArgumentType]
-    for where, source in sources:
-        renamed, problems, _ = canonical_fields(source)
-        problems = [p for p in problems if not p.startswith("missing field")]
-        if problems:
-            raise click.BadParameter(f"{where}: {'; '.join(problems)}", param_hint="--config")
-        fields.update(renamed)
-    fields.update({k: v for k, v in flags.items() if v is not None})
-    if isinstance(fields.get("symbols"), str):
-        fields["symbols"] = [s.strip() for s in fields["symbols"].split(",") if s.strip()]
-    return fields
+        sources.append((str(config), load_request_file(config)))
+    return merge_fields(sources, flags)
 
 
 @click.command()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import sys
-import tomllib
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,8 +28,9 @@ from simutrador import (
     parse_timeframe,
     source_timeframe,
 )
-from simutrador.codec import ParseError, canonical_fields, parse_moment, parse_money, session_to_wire
+from simutrador.codec import ParseError, parse_moment, parse_money, session_to_wire
 from simutrador_cli.exitcodes import EXIT_CONNECTION, EXIT_USAGE, exit_code_for
+from simutrador_cli.fields import load_request_file, merge_fields
 from simutrador_cli.render import format_error, format_session_table, format_table
 
 __all__ = ["data", "session"]
@@ -96,17 +96,6 @@ def session() -> None:
 def interactive() -> bool:
     """Whether a person is at a terminal to answer prompts."""
     return sys.stdin.isatty()
-
-
-def _load_request_file(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_bytes()
-        loaded = tomllib.loads(text.decode()) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise click.BadParameter(f"cannot read {path}: {exc}", param_hint="--config") from None
-    if not isinstance(loaded, dict):
-        raise click.BadParameter(f"{path} must hold a table/object of session fields", param_hint="--config")
-    return loaded  # pyright: ignore[reportUnknownVariableType]
 
 
 def _prompt_checked(label: str, check: Callable[[str], str | None], default: str | None = None) -> str:
@@ -177,11 +166,6 @@ def create(  # noqa: PLR0917 - one parameter per click option
     as_json: bool,
 ) -> None:
     """Create a session (prompts for anything missing when run on a terminal)."""
-    loaded, problems, _ = canonical_fields(_load_request_file(config) if config else {})
-    fields: dict[str, Any] = dict(loaded)
-    problems = [p for p in problems if not p.startswith("missing field")]  # flags or prompts may supply them
-    if problems:
-        raise click.BadParameter("; ".join(problems), param_hint="--config")
     given = {
         "symbols": symbols,
         "start_date": start,
@@ -191,7 +175,7 @@ def create(  # noqa: PLR0917 - one parameter per click option
         "warmup_bars": warmup_bars,
         "session_id": session_id,
     }
-    fields.update({k: v for k, v in given.items() if v is not None})
+    fields = merge_fields([(str(config), load_request_file(config))] if config else [], given)
     flags = {"symbols": "--symbols", "start_date": "--start", "end_date": "--end", "initial_capital": "--capital"}
     missing = [name for name in flags if name not in fields]
     if missing and not (interactive() and not as_json):
@@ -216,7 +200,7 @@ def create(  # noqa: PLR0917 - one parameter per click option
                 label, check, default = prompts[name]
                 fields[name] = await trio.to_thread.run_sync(functools.partial(_prompt_checked, label, check, default))
         symbols_field = fields.pop("symbols")
-        if isinstance(symbols_field, str):  # a flag or a prompt: comma-separated
+        if isinstance(symbols_field, str):  # a prompt's answer: comma-separated
             symbols_field = [part.strip() for part in symbols_field.split(",") if part.strip()]
         return await client.create_session(
             symbols_field, fields.pop("start_date"), fields.pop("end_date"), fields.pop("initial_capital"), **fields
