@@ -3,10 +3,10 @@
 Every message is ``{"type", "data", "request_id", "timestamp"}``. `decode` is the one
 strict reader used by every side of the wire (the server for requests, the client SDK
 for replies, the bench load generator): binary frames, oversized text and anything
-that is not strict JSON (NaN/Infinity, numbers that overflow, integers over 30 digits,
-nesting too deep, lone surrogates) or not a well-formed envelope raise
-``INVALID_MESSAGE``, and nothing else. `encode_message` is the one writer: compact,
-``type`` first, by orjson.
+that is not strict JSON (the core's `simutrador.codec.loads_json`: no NaN/Infinity,
+numbers that overflow, integers over 30 digits or nesting too deep; and no lone
+surrogates) or not a well-formed envelope raise ``INVALID_MESSAGE``, and nothing else.
+`encode_message` is the one writer: compact, ``type`` first, by orjson.
 
 No I/O and no state: `simutrador_ws.connection` and the client feed it text.
 """
@@ -14,7 +14,6 @@ No I/O and no state: `simutrador_ws.connection` and the client feed it text.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from datetime import datetime
 from enum import IntEnum
@@ -24,7 +23,7 @@ import attrs
 import orjson
 
 from simutrador import ErrorCode, SimutradorError
-from simutrador.codec import format_datetime
+from simutrador.codec import ParseError, format_datetime, loads_json
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -48,7 +47,6 @@ _FIELDS: Final = frozenset({"type", "data", "request_id", "timestamp"})
 _MAX_TYPE: Final = 64
 _MAX_REQUEST_ID: Final = 128
 _MAX_TIMESTAMP: Final = 64
-_MAX_INT_DIGITS: Final = 30
 
 
 class CloseCode(IntEnum):
@@ -82,27 +80,6 @@ class Envelope:
     timestamp: str | None = None
 
 
-def _no_constants(name: str) -> object:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError("number out of range")
-    return value
-
-
-def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
-        raise ValueError("integer too large")
-    return int(text)
-
-
-_DECODER: Final = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite_float, parse_int=_bounded_int)
-# built once: json.loads with options builds a new decoder on every call
-
-
 def _invalid(message: str, fields: list[str] | None = None) -> SimutradorError:
     return SimutradorError(ErrorCode.INVALID_MESSAGE, message, {"fields": fields} if fields else None)
 
@@ -123,13 +100,11 @@ def decode_json(message: str | bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
             ErrorCode.INVALID_MESSAGE, f"message larger than {max_bytes} bytes", {"max_message_bytes": max_bytes}
         )
     try:
-        value = _DECODER.decode(message)
+        value = loads_json(message)  # the core's one strict JSON reader
         if "\\u" in message and not _encodable(value):
             raise _invalid("JSON contains a lone surrogate")
-    except RecursionError:
-        raise _invalid("JSON nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError and the parse hooks' errors
-        raise _invalid(f"not valid JSON: {exc}") from None
+    except ParseError as exc:
+        raise _invalid(str(exc)) from None
     return value
 
 
@@ -138,6 +113,8 @@ def _encodable(value: object) -> bool:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         return False
+    except RecursionError:  # nested just below the reader's limit: too deep all the same
+        raise ParseError("JSON nested too deeply") from None
     return True
 
 
