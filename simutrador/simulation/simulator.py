@@ -747,8 +747,10 @@ class Simulator:
         """The exits may already trigger on the entry's own bar.
 
         After an entry at the open the whole bar follows it: the exits match as on any
-        later bar. After an entry inside the bar, whether an exit's price came after the
-        entry is unknown: pessimistic reads the adverse exit (the stop-loss) as hit,
+        later bar. After an entry inside the bar at price P, the market was at P: an exit
+        already marketable there (a stop at or past P, a limit at or better than P) fills
+        at P at once, whatever the policy. Otherwise whether an exit's price came after
+        the entry is unknown: pessimistic reads the adverse exit (the stop-loss) as hit,
         optimistic the favourable one (the take-profit); either fill is ambiguous.
         """
         working = [c for c in children if c.is_open]
@@ -760,15 +762,16 @@ class Simulator:
             child = working[0]
             match = match_order(child, bar, self.config.intrabar)
             return self._execute(child, match, bar, bar_index, events, budget) if match.price is not None else budget
+        assert entry_match.price is not None
+        after = attrs.evolve(bar, open=entry_match.price)  # the rest of the bar, from the entry on
+        matches = [(child, match_order(child, after, self.config.intrabar)) for child in working]
+        for child, match in matches:
+            if match.price is not None and match.at_open:
+                return self._execute(child, match, bar, bar_index, events, budget)
         wanted = OrderType.STOP if self.config.intrabar is IntrabarPolicy.PESSIMISTIC else OrderType.LIMIT
-        for child in working:
-            if child.type is wanted:
-                match = match_order(child, bar, self.config.intrabar)
-                if match.price is not None:
-                    price = child.stop_price if child.type is OrderType.STOP else child.limit_price
-                    assert price is not None
-                    exact = Match(price, match.reason, slippable=match.slippable, ambiguous=True)
-                    return self._execute(child, exact, bar, bar_index, events, budget)
+        for child, match in matches:
+            if child.type is wanted and match.price is not None:
+                return self._execute(child, attrs.evolve(match, ambiguous=True), bar, bar_index, events, budget)
         return budget
 
     def _settle_sibling(self, child: OrderRecord, quantity: Decimal, events: list[Event]) -> None:

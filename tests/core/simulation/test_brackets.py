@@ -247,3 +247,32 @@ def test_cancel_of_an_unfilled_entry_places_no_children() -> None:
     assert [type(e) for e in sim.cancel("o-1")] == [OrderCanceled]
     assert not [e for e in advance(sim, 2) if isinstance(e, (OrderFilled, OrderAccepted))]
     assert [o.order_id for o in sim.orders()] == ["o-1"]
+
+
+@pytest.mark.parametrize("intrabar", ["pessimistic", "optimistic"])
+def test_an_exit_already_past_an_entry_inside_the_bar_fills_at_the_entry_price(intrabar: str) -> None:
+    # buy limit 102 fills inside tick 2 (O 103, H 105, L 101). Its stop-loss, 106, is above the entry:
+    # once bought at 102 the market is below the stop, which triggers at once and sells at 102
+    # (not at 106, above the bar's high), whatever the policy: no intrabar order is in doubt.
+    sim = make_sim([ENTRY, QUIET], intrabar=intrabar)
+    sim.advance()
+    sim.submit(buy(10, limit_price=102, stop_loss=106))
+    entry, exit_fill = fills_of(sim.advance())
+    assert entry.price == D(102)
+    assert (exit_fill.order_id, exit_fill.price, exit_fill.reason) == ("o-1-sl", D(102), FillReason.STOP_GAP)
+    assert not exit_fill.ambiguous
+    assert D(101) <= exit_fill.price <= D(105)
+    assert sim.cash == D(100_000)
+
+
+def test_an_exit_after_an_entry_inside_the_bar_fills_at_its_own_price_not_the_open() -> None:
+    # buy stop 104 fills inside tick 2 (O 103, H 105, L 101). The stop-loss 103.50 is above the open:
+    # read from the bar's open it would look gapped (fill at 103); but the bar opened before the entry,
+    # and after it the stop is hit at 103.50 (pessimistic, ambiguous).
+    sim = make_sim([ENTRY, QUIET])
+    sim.advance()
+    sim.submit(buy(10, stop_price=104, stop_loss="103.50"))
+    entry, exit_fill = fills_of(sim.advance())
+    assert (entry.price, entry.reason) == (D(104), FillReason.STOP)
+    assert (exit_fill.price, exit_fill.reason, exit_fill.ambiguous) == (D("103.50"), FillReason.STOP, True)
+    assert sim.cash == D(100_000 - 1_040 + 1_035)
