@@ -89,13 +89,17 @@ def _drawdown(times: Sequence[datetime], equity: Sequence[float], start: datetim
     peak_time = start
     worst = 0.0
     longest = timedelta(0)
+    below = False  # only time spent below a peak counts, not the time between two new peaks
     for moment, value in zip(times, equity[1:], strict=True):
         if value >= peak:
-            longest = max(longest, moment - peak_time)
-            peak, peak_time = value, moment
-        elif peak > 0:
-            worst = max(worst, (peak - value) / peak)
-    if times and equity[-1] < peak:
+            if below:
+                longest = max(longest, moment - peak_time)
+            peak, peak_time, below = value, moment, False
+        else:
+            below = True
+            if peak > 0:
+                worst = max(worst, (peak - value) / peak)
+    if times and below:
         longest = max(longest, times[-1] - peak_time)
     return worst * 100, longest
 

@@ -70,6 +70,15 @@ def test_drawdown_not_recovered_lasts_to_the_end() -> None:
     assert m.max_drawdown_duration == timedelta(days=3)
 
 
+@pytest.mark.parametrize("equity", [[100, 100, 100, 100, 100], [100, 101, 102, 103, 104]])
+def test_no_drawdown_has_no_duration(equity: list[float]) -> None:
+    # equity never falls below a previous peak: no drawdown, so no time spent in one
+    # (ticks on Jan 1, 4, 5 and 8: a weekend between must not count as a drawdown either)
+    m = metrics(equity, times=(at(1), at(4), at(5), at(8)))
+    assert m.max_drawdown_pct == 0
+    assert m.max_drawdown_duration == timedelta(0)
+
+
 def test_trade_statistics() -> None:
     # P&L +100, -50, +30: 2 of 3 win (66.67 %), profit factor 130 / 50 = 2.6,
     # returns 10, -5, 3 %: average 8 / 3, best 10, worst -5
