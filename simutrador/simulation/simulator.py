@@ -648,6 +648,8 @@ class Simulator:
             self.account.positions[record.symbol].quantity if record.symbol in self.account.positions else _ZERO
         )
         realized = self.account.fill(record.symbol, signed, price, commission)
+        if match.reason is FillReason.MARKET_CLOSE:  # after this tick's marks: mark at the close, not the fill
+            self.account.positions[record.symbol].price = bar.close
         record.filled += quantity
         record.notional += quantity * price
         record.commission_paid += commission

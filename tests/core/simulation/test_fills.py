@@ -225,6 +225,21 @@ def test_close_fills_get_slippage_too() -> None:
     assert fill.price == D("101.21")
 
 
+def test_a_position_opened_at_the_close_is_marked_at_the_close() -> None:
+    # close 101, 20 bps: bought at 101.21. The position is worth 101 (the close), not what was paid:
+    # equity 100,000 - 101.21 + 101 = 99,999.79; on the last tick too, where it is the final equity
+    sim = make_sim(BARS, slippage_bps=20, fill_at="close")
+    sim.advance()
+    [update] = [e for e in sim.submit(buy(1)) if isinstance(e, AccountUpdated)]
+    assert sim.position("X").market_price == D(101)
+    assert sim.equity == update.equity == D("99999.79")
+    advance(sim, 3)  # the last tick closes at 98
+    sim.submit(buy(1))  # 98 x 1.002 = 98.196 -> 98.20
+    assert sim.equity == D(100_000) - D("101.21") - D("98.20") + 2 * D(98)
+    advance(sim, 1)
+    assert sim.result is not None and sim.result.final_equity == D("99996.59")
+
+
 def test_prices_are_rounded_to_the_grid_never_in_the_orders_favour() -> None:
     # increment 0.05: a buy limit 102.03 becomes 102.00 (down), a sell limit 102.03 becomes 102.05 (up);
     # a buy stop 104.01 becomes 104.05 (up), a sell stop 102.04 becomes 102.00 (down);
