@@ -481,14 +481,14 @@ class Simulator:
             raise invalid_order(f"{name} must be a positive number, not {value}", field=name)
         return to_grid(value, instrument.price_increment, rounding)
 
-    def _reference_price(self, record: OrderRecord) -> Decimal:
+    def _reference_price(self, record: OrderRecord) -> Decimal | None:
+        """The price an order is judged at: its limit or stop, else the last close (None before any bar)."""
         if record.limit_price is not None:
             return record.limit_price
         if record.stop_price is not None:
             return record.stop_price
         index = self._last[record.symbol]
-        series = self._series[record.symbol]
-        return series[max(index, 0)].close if series else _ZERO
+        return self._series[record.symbol][index].close if index >= 0 else None  # never a future bar
 
     def _estimated_commission(self, record: OrderRecord, price: Decimal) -> Decimal:
         return self.config.commission.for_fill(record.quantity, price, rate_before=_ZERO, paid=_ZERO)[0]
@@ -496,15 +496,18 @@ class Simulator:
     def _unaffordable(self, record: OrderRecord) -> tuple[str, dict[str, str]] | None:
         signed = record.quantity if record.side is OrderSide.BUY else -record.quantity
         price = self._reference_price(record)
+        if price is None:
+            return None  # no price known yet: checked at the fill only
         added = self.account.added_exposure(record.symbol, signed, price)
         if not added:
             return None
         reserved = _ZERO
         for symbol, orders in self._working.items():
             for other in orders:
-                if other.is_open and other.parent_id is None:
+                other_price = self._reference_price(other)
+                if other.is_open and other.parent_id is None and other_price is not None:
                     other_signed = other.remaining if other.side is OrderSide.BUY else -other.remaining
-                    reserved += self.account.added_exposure(symbol, other_signed, self._reference_price(other))
+                    reserved += self.account.added_exposure(symbol, other_signed, other_price)
         required = added + self._estimated_commission(record, price)
         available = self.account.buying_power(reserved)
         if required <= available:

@@ -210,6 +210,20 @@ def test_reducing_orders_are_always_allowed() -> None:
     assert not isinstance(sim.submit(sell(97))[0], OrderRejected)
 
 
+def test_an_order_before_the_first_tick_is_not_judged_by_a_future_price() -> None:
+    # before the first tick nothing is known of X. Two feeds differ only in the first bar's close
+    # (a future price at that moment): whether the order is accepted must not depend on it. Buying
+    # power is then checked at the fill: 100 x the open 100 = 10,000 <= 10,000.
+    outcomes = []
+    for close in ("99", "101"):
+        sim = make_sim([bar(2, 100, 102, 98, close), bar(3, 100, 102, 98, 100)], capital=10_000)
+        [event] = sim.submit(buy(100))
+        outcomes.append(type(event).__name__)
+        sim.advance()
+        outcomes.append(str(sim.position("X").quantity))
+    assert outcomes == ["OrderAccepted", "100", "OrderAccepted", "100"]
+
+
 def test_buying_power_is_checked_again_at_fill() -> None:
     # 10,100 cash: 100 at the close 101 = 10,100 is accepted; the next open is 103: 10,300 > 10,100 -> canceled
     sim = make_sim(BARS, capital=10_100)
