@@ -442,6 +442,8 @@ class Simulator:
         if (tif is TimeInForce.GTD) != (request.expire_at is not None):
             raise invalid_order("expire_at goes with time_in_force gtd, and gtd needs expire_at", field="expire_at")
         now = self.now
+        if request.expire_at is not None and request.expire_at.utcoffset() is None:
+            raise invalid_order("expire_at must be timezone-aware", field="expire_at")
         if request.expire_at is not None and now is not None and request.expire_at <= now:
             raise invalid_order(f"expire_at {request.expire_at.isoformat()} is not after now", field="expire_at")
         order_id = request.order_id or f"o-{len(self._orders) + 1}"

@@ -6,6 +6,8 @@ the comments are the expectations worked out by hand.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from simutrador.errors import ErrorCode, SimutradorError
@@ -320,6 +322,16 @@ def test_client_order_ids_are_unique() -> None:
         sim.submit(buy(1, order_id="mine"))
     assert caught.value.code is ErrorCode.INVALID_ORDER
     assert [o.order_id for o in sim.orders()] == ["mine"]
+
+
+def test_a_naive_expiry_is_an_invalid_order() -> None:
+    sim = make_sim(BARS)
+    sim.advance()
+    with pytest.raises(SimutradorError) as caught:
+        sim.submit(buy(1, time_in_force="gtd", expire_at=datetime(2024, 1, 9)))
+    assert caught.value.code is ErrorCode.INVALID_ORDER
+    assert caught.value.details == {"field": "expire_at"}
+    assert sim.orders() == []
 
 
 def test_orders_match_in_submission_order() -> None:
