@@ -446,7 +446,12 @@ class Simulator:
             raise invalid_order("expire_at must be timezone-aware", field="expire_at")
         if request.expire_at is not None and now is not None and request.expire_at <= now:
             raise invalid_order(f"expire_at {request.expire_at.isoformat()} is not after now", field="expire_at")
-        order_id = request.order_id or f"o-{len(self._orders) + 1}"
+        order_id = request.order_id
+        if order_id is None:
+            number = len(self._orders) + 1
+            while f"o-{number}" in self._orders:  # a client may have chosen it
+                number += 1
+            order_id = f"o-{number}"
         if order_id in self._orders:
             raise invalid_order(f"order id {order_id!r} is already used in this simulation", order_id=order_id)
         kind = (

@@ -324,6 +324,16 @@ def test_client_order_ids_are_unique() -> None:
     assert [o.order_id for o in sim.orders()] == ["mine"]
 
 
+def test_generated_ids_skip_ids_a_client_chose() -> None:
+    # the client took "o-2"; the next generated id would have been "o-2": it is "o-3"
+    sim = make_sim(BARS)
+    sim.submit(buy(1, order_id="o-2"))
+    [accepted] = sim.submit(buy(1))
+    assert isinstance(accepted, OrderAccepted)
+    assert accepted.order.order_id == "o-3"
+    assert [o.order_id for o in sim.orders()] == ["o-2", "o-3"]
+
+
 def test_a_naive_expiry_is_an_invalid_order() -> None:
     sim = make_sim(BARS)
     sim.advance()
