@@ -366,8 +366,9 @@ class SimulationHandle:
             self._paused = False
             if self._on_resume is not None:
                 self._on_resume()
+        pending, self.ctx.pending = self.ctx.pending, []  # what was sent since the last tick
+        self.fills.extend(event.fill for event in pending if type(event) is OrderFilled)  # fills at the close
         events = self._simulator.advance()
-        self.ctx.pending = []
         for event in events:
             if type(event) is OrderFilled:
                 self.fills.append(event.fill)

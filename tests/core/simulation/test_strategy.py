@@ -246,6 +246,18 @@ def test_the_step_handle(engine: Engine) -> None:
     assert engine.get_result("u", sid) is result
 
 
+def test_the_step_handle_records_fills_at_the_close(engine: Engine) -> None:
+    # fill_at="close": a buy sent after tick 1 fills at once at Mar 4's close, 28.62
+    handle = engine.start_simulation("u", session(engine, fill_at="close"))
+    handle.step()
+    handle.buy("AAPL", 10)
+    handle.step()
+    handle.sell("AAPL", 10)  # at Mar 5's close, 27.78
+    result = handle.run_to_end()
+    assert [(f.side.value, f.price) for f in handle.fills] == [("buy", D("28.62")), ("sell", D("27.78"))]
+    assert list(result.fills) == handle.fills
+
+
 def test_the_step_handle_cancel(engine: Engine) -> None:
     handle = engine.start_simulation("u", session(engine))
     handle.step()
