@@ -264,7 +264,7 @@ SCRIPT = """
 from simutrador import Engine
 engine = Engine()
 session = engine.create_session("u", symbols=["AAPL", "MSFT"], start="2023-01-03", end="2023-12-29", capital=100_000,
-                                commission_per_share="0.005", slippage_bps=5, max_volume_pct=1)
+                                commission_per_share="0.005", slippage_bps=5, max_volume_pct="0.0003")
 def strategy(ctx, tick):
     for symbol in ctx.symbols:
         closes = ctx.history(symbol, length=20)
@@ -276,14 +276,14 @@ def strategy(ctx, tick):
             ctx.buy(symbol, 50 - held, stop_loss=float(closes[-1]) * 0.9)
         elif fast < slow and held >= 0:
             ctx.sell(symbol, 50 + held, limit_price=closes[-1])
-print(engine.run_simulation("u", session.session_id, strategy).digest)
+result = engine.run_simulation("u", session.session_id, strategy)
+print(result.digest, len(result.fills), sum(f.ambiguous or f.is_partial for f in result.fills))
 """
 
 
 def test_same_inputs_same_digest_in_another_process() -> None:
-    namespace: dict[str, Any] = {}
     captured: list[str] = []
-    exec(compile(SCRIPT, "<script>", "exec"), {**namespace, "print": captured.append})
+    exec(compile(SCRIPT, "<script>", "exec"), {"print": lambda *values: captured.append(" ".join(map(str, values)))})
     digests = set(captured)
     for seed in ("0", "12345"):
         completed = subprocess.run(
@@ -296,11 +296,13 @@ def test_same_inputs_same_digest_in_another_process() -> None:
         )
         digests.add(completed.stdout.strip())
     assert len(digests) == 1
-    assert len(captured[0]) == 64
+    digest, fills, partial_or_ambiguous = captured[0].split()
+    assert len(digest) == 64
+    assert int(fills) > 20 and int(partial_or_ambiguous) > 0  # a run with something to get wrong
 
 
-def test_orders_against_their_own_fills_do_not_depend_on_dict_order() -> None:
-    # submission order decides matching order: reversing two orders' submission swaps who gets the volume
+def test_submission_order_decides_who_fills_first() -> None:
+    # not the ids: reversing two orders' submission swaps who gets the bar's volume (100 of 1,000 at 10 %)
     bars = [
         Bar(timestamp=at(2), open=D(10), high=D(11), low=D(9), close=D(10), volume=D(1_000)),
         Bar(timestamp=at(3), open=D(10), high=D(11), low=D(9), close=D(10), volume=D(1_000)),
