@@ -13,7 +13,7 @@ from pathlib import Path
 import attrs
 import trio
 
-from simutrador_bench import inprocess, wire
+from simutrador_bench import inprocess, simulation, wire
 from simutrador_bench.report import Report, Result, percentile
 from simutrador_bench.serverproc import raise_open_files_limit
 
@@ -22,7 +22,7 @@ __all__ = ["FULL", "QUICK", "STEPS", "Profile", "Step", "run"]
 Progress = Callable[[str], None]
 
 LARGE_LOAD = 1000
-"""Clients of the load compared with the bare echo server (DESIGN §6)."""
+"""Clients of the load compared with the bare echo server (DESIGN §9)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -41,7 +41,12 @@ class Profile:
         handshakes: Connection setups timed.
         connection_steps: Connections held at each step of the capacity climb.
         echo_connection_steps: The same for the bare echo server (the memory baseline).
-        time_limit: Hard limit, in seconds, of each over-the-wire load.
+        time_limit: Hard limit, in seconds, of each over-the-wire load; also the time
+            after which a simulation step starts no further round.
+        sim_minute_bars: 1-minute bars of the one-symbol simulations (the target is for 100,000).
+        sim_rounds: Rounds of each simulation figure (each contender once per round, in turn).
+        sim_daily_symbols: Symbols of the daily simulations (10 years each).
+        sim_simulations: Concurrent simulations held for memory per simulation.
     """
 
     name: str
@@ -56,6 +61,10 @@ class Profile:
     connection_steps: tuple[int, ...]
     echo_connection_steps: tuple[int, ...]
     time_limit: float = 120.0
+    sim_minute_bars: int = 100_000
+    sim_rounds: int = 5
+    sim_daily_symbols: int = 50
+    sim_simulations: int = 1000
 
 
 QUICK = Profile(
@@ -71,8 +80,12 @@ QUICK = Profile(
     connection_steps=(1000, 2500, 5000),
     echo_connection_steps=(1000, 2500),
     time_limit=60,
+    sim_minute_bars=20_000,
+    sim_rounds=3,
+    sim_daily_symbols=50,
+    sim_simulations=1000,
 )
-"""Shorter windows, memory per session at 1,000 and 10,000 only: under a minute on 2 cores."""
+"""Shorter windows, memory per session at 1,000 and 10,000 only, 20,000 1-minute bars: about a minute on 2 cores."""
 
 FULL = Profile(
     name="full",
@@ -87,6 +100,10 @@ FULL = Profile(
     connection_steps=(1000, 2000, 3000, 4000, 5000),
     echo_connection_steps=(1000, 2000, 3000, 4000, 5000),
     time_limit=180,
+    sim_minute_bars=100_000,
+    sim_rounds=5,
+    sim_daily_symbols=50,
+    sim_simulations=1000,
 )
 """The reference run: longer windows and the capacity climb to 5,000 connections."""
 
@@ -293,6 +310,113 @@ def _connections(profile: Profile, progress: Progress) -> list[Result]:
     return results
 
 
+def _rate(key: str, timed: simulation.Timed, **extra: object) -> Result:
+    """A rate figure: bars per second at the median of the rounds."""
+    run = timed.run
+    return Result(
+        key=key,
+        value=timed.rate,
+        samples=list(timed.seconds),
+        extra={"bars": run.bars, "orders": run.orders, "fills": run.fills, "rates_per_round": timed.rates, **extra},
+    )
+
+
+def _ratio(key: str, ours: simulation.Timed, theirs: simulation.Timed) -> Result:
+    """Our rate ÷ theirs: the median of the per-round ratios (rounds taken in turn, so drift hits both)."""
+    ratios = [o / t for o, t in zip(ours.rates, theirs.rates, strict=False)]
+    return Result(key=key, value=statistics.median(ratios), extra={"ratio_per_round": ratios})
+
+
+def _same_work(timed: Sequence[simulation.Timed]) -> str:
+    """A note when contenders placed different numbers of orders (they should take the same signals)."""
+    orders = {t.run.orders for t in timed}
+    return "" if len(orders) == 1 else f"orders differ between contenders: {sorted(orders)}"
+
+
+def _simulation_minute(profile: Profile, progress: Progress) -> list[Result]:
+    progress(f"generating {profile.sim_minute_bars:,} 1-minute bars of {simulation.MINUTE_SYMBOL}")
+    data = simulation.MinuteBars(profile.sim_minute_bars)
+    short = "" if len(data) >= 100_000 else f"{len(data):,} bars (the target is for 100,000)"
+    results: list[Result] = []
+    peers = simulation.backtesting_available()
+    for kind in ("sma", "nothing"):
+        if kind == "sma":
+            calls = [
+                simulation.engine_call(data, lambda: simulation.SmaCrossover(data.symbol)),
+                simulation.plain_sma_call(data),
+            ]
+        else:
+            calls = [simulation.engine_call(data, lambda: simulation.do_nothing), simulation.plain_nothing_call(data)]
+        if peers:
+            calls.append(simulation.backtesting_call(data, kind))
+        progress(f"{kind}: SimuTrador, the plain loop{', backtesting.py' if peers else ''} in turn")
+        timed = simulation.alternate(calls, rounds=profile.sim_rounds, time_limit=profile.time_limit)
+        ours = _rate(f"sim.{kind}", timed[0])
+        ours.note = "; ".join(filter(None, (short, _same_work(timed))))
+        results += [ours, _rate(f"sim.{kind}.plain", timed[1]), _ratio(f"sim.{kind}.vs_plain", timed[0], timed[1])]
+        if peers:
+            results += [
+                _rate(f"sim.{kind}.backtesting", timed[2]),
+                _ratio(f"sim.{kind}.vs_backtesting", timed[0], timed[2]),
+            ]
+        if kind == "sma":
+            results += _backtrader(data, timed[0], progress)
+    return results
+
+
+def _backtrader(data: simulation.MinuteBars, ours: simulation.Timed, progress: Progress) -> list[Result]:
+    """The SMA rate of backtrader, one run (it is slow), and our median rate ÷ it; nothing when not installed."""
+    if not simulation.backtrader_available():
+        progress("backtrader is not installed: no backtrader baseline")
+        return []
+    return _backtrader_once(data, ours, progress)
+
+
+def _backtrader_once(  # pragma: no cover - backtrader is not a dependency
+    data: simulation.MinuteBars, ours: simulation.Timed, progress: Progress
+) -> list[Result]:
+    progress("sma: backtrader, one run")
+    (theirs,) = simulation.alternate([simulation.backtrader_call(data, "sma")], rounds=1, time_limit=0)
+    ratio = Result(key="sim.sma.vs_backtrader", value=ours.rate / theirs.rate)
+    ratio.note = _same_work([ours, theirs])
+    return [_rate("sim.sma.backtrader", theirs), ratio]
+
+
+def _simulation_daily(profile: Profile, progress: Progress) -> list[Result]:
+    count = profile.sim_daily_symbols
+    progress(f"{count} symbols' daily bars, 2016-2025, in one feed")
+    universe = simulation.DailyUniverse(count)
+    calls = [
+        simulation.daily_call(universe, lambda: simulation.do_nothing),
+        simulation.daily_call(universe, universe.buy_and_hold),
+        simulation.plain_hold_call(universe),
+    ]
+    progress(f"{universe.bars:,} bars over {universe.feed.total_ticks:,} ticks: do-nothing, buy-and-hold, plain loop")
+    nothing, hold, plain = simulation.alternate(calls, rounds=profile.sim_rounds, time_limit=profile.time_limit)
+    context = {"symbols": count, "ticks": universe.feed.total_ticks}
+    held = _rate("sim.daily.hold", hold, **context)
+    held.note = _same_work([hold, plain])
+    return [
+        _rate("sim.daily.nothing", nothing, **context),
+        held,
+        _rate("sim.daily.plain", plain, **context),
+        _ratio("sim.daily.vs_plain", hold, plain),
+    ]
+
+
+def _simulation_concurrent(profile: Profile, progress: Progress) -> list[Result]:
+    count = profile.sim_simulations
+    progress(f"{count:,} simulations of AAPL's 2024 daily bars, each stepped halfway, in turn")
+    figures = simulation.concurrent_memory(count)
+    context = {"simulations": count, "ticks_stepped": figures.ticks_stepped, "feeds": figures.feeds}
+    return [
+        Result(key="sim.concurrent.memory", value=figures.bytes_per_simulation, extra=context),
+        Result(key="sim.concurrent.data", value=figures.data_bytes, extra={"feeds": figures.feeds}),
+        Result(key="sim.concurrent.vs_data", value=figures.data_bytes / figures.bytes_per_simulation),
+        Result(key="sim.concurrent.engine", value=figures.engine_bytes_per_simulation, extra=context),
+    ]
+
+
 STEPS: tuple[Step, ...] = (
     Step("inproc.floor", "floor: frozen attrs object in a dict", _floor),
     Step("inproc.create", "create_session in-process, 1/5/50 symbols", _create),
@@ -303,6 +427,13 @@ STEPS: tuple[Step, ...] = (
     Step("wire.loads", "round trips over WebSocket: echo baseline, then create_session", _wire_loads),
     Step("wire.handshake", "connection setup rate", _handshake),
     Step("wire.connections", "concurrent connections and memory per connection", _connections),
+    Step(
+        "simulation.minute",
+        "simulation, 1 symbol, 1-minute bars: SMA crossover and do-nothing, with baselines",
+        _simulation_minute,
+    ),
+    Step("simulation.daily", "simulation, 50 symbols x 10 years daily: do-nothing and buy-and-hold", _simulation_daily),
+    Step("simulation.concurrent", "1,000 concurrent simulations: memory per simulation", _simulation_concurrent),
 )
 """The suite, in order."""
 

@@ -1,4 +1,4 @@
-"""Every figure ``simutrador bench`` reports, with its target (DESIGN §6) and the seed's.
+"""Every figure ``simutrador bench`` reports, with its target (DESIGN §9) and the seed's.
 
 A `Spec` says how a figure is judged: the headline value (a median for timings, a
 rate, a count or a size) against ``limit``, the p99 against ``p99_limit``, and whether
@@ -22,8 +22,8 @@ class Spec:
     Attributes:
         key: Stable identifier, also the benchmark ``name`` in the JSON report.
         title: What was measured, for the table.
-        unit: Unit of ``value``/``p95``/``p99`` (``µs``, ``ms``, ``B``, ``KiB``, ``/s``, ``%``, ``conn``).
-        target: Our target as printed (DESIGN §6), empty when none.
+        unit: Unit of ``value``/``p95``/``p99`` (``µs``, ``ms``, ``B``, ``KiB``, ``/s``, ``bars/s``, ``x``, ``%``...).
+        target: Our target as printed (DESIGN §9), empty when none.
         seed: The seed's original target as printed, empty when none.
         limit: The headline value must be at most this (at least, when ``higher_is_better``).
         p99_limit: The p99 must be at most this.
@@ -178,5 +178,113 @@ SPECS: Final[dict[str, Spec]] = _specs(
         limit=40,
     ),
     Spec(key="wire.memory.echo", title="bare echo server memory per open connection (baseline)", unit="KiB"),
+    Spec(
+        key="sim.sma",
+        title="simulation: SMA(10/30) crossover, market orders, 1 symbol, 100k 1-min bars",
+        unit="bars/s",
+        target="≥ 300,000 bars/s",
+        limit=300_000,
+        higher_is_better=True,
+    ),
+    Spec(
+        key="sim.sma.plain",
+        title="… the same strategy as a plain-Python loop (baseline)",
+        unit="bars/s",
+        higher_is_better=True,
+    ),
+    Spec(key="sim.sma.vs_plain", title="… SimuTrador's rate ÷ the plain loop's", unit="x", higher_is_better=True),
+    Spec(
+        key="sim.sma.backtesting",
+        title="… backtesting.py, same bars and signals (baseline)",
+        unit="bars/s",
+        higher_is_better=True,
+    ),
+    Spec(
+        key="sim.sma.vs_backtesting",
+        title="… SimuTrador's rate ÷ backtesting.py's",
+        unit="x",
+        target="≥ 3x",
+        limit=3,
+        higher_is_better=True,
+    ),
+    Spec(
+        key="sim.sma.backtrader",
+        title="… backtrader, same bars and signals (baseline)",
+        unit="bars/s",
+        higher_is_better=True,
+    ),
+    Spec(
+        key="sim.sma.vs_backtrader",
+        title="… SimuTrador's rate ÷ backtrader's",
+        unit="x",
+        target="≥ 20x",
+        limit=20,
+        higher_is_better=True,
+    ),
+    Spec(
+        key="sim.nothing",
+        title="simulation: a strategy that does nothing, 1 symbol, 100k 1-min bars",
+        unit="bars/s",
+        target="≥ 1,000,000 bars/s",
+        limit=1_000_000,
+        higher_is_better=True,
+    ),
+    Spec(
+        key="sim.nothing.plain",
+        title="… plain-Python loop handing each bar to a no-op (floor)",
+        unit="bars/s",
+        higher_is_better=True,
+    ),
+    Spec(key="sim.nothing.vs_plain", title="… SimuTrador's rate ÷ the plain loop's", unit="x", higher_is_better=True),
+    Spec(
+        key="sim.nothing.backtesting",
+        title="… backtesting.py, same bars (baseline)",
+        unit="bars/s",
+        higher_is_better=True,
+    ),
+    Spec(
+        key="sim.nothing.vs_backtesting",
+        title="… SimuTrador's rate ÷ backtesting.py's",
+        unit="x",
+        higher_is_better=True,
+    ),
+    *(
+        Spec(
+            key=f"sim.daily.{kind}",
+            title=f"simulation: 50 symbols x 10 years daily, {what}",
+            unit="bars/s",
+            target="≥ 300,000 bars/s",
+            limit=300_000,
+            higher_is_better=True,
+        )
+        for kind, what in (("nothing", "a strategy that does nothing"), ("hold", "buy-and-hold of each symbol"))
+    ),
+    Spec(
+        key="sim.daily.plain",
+        title="… buy-and-hold as a plain-Python loop (baseline)",
+        unit="bars/s",
+        higher_is_better=True,
+    ),
+    Spec(
+        key="sim.daily.vs_plain",
+        title="… SimuTrador's buy-and-hold rate ÷ the plain loop's",
+        unit="x",
+        higher_is_better=True,
+    ),
+    Spec(
+        key="sim.concurrent.memory",
+        title="1,000 concurrent simulations of 1 symbol: memory per simulation beyond the shared data",
+        unit="B",
+        target="≤ 10,240 B, data held once",
+        limit=10_240,
+    ),
+    Spec(key="sim.concurrent.data", title="… the shared data, held once (baseline: a private copy each)", unit="B"),
+    Spec(
+        key="sim.concurrent.vs_data",
+        title="… a private copy of the data ÷ memory per simulation",
+        unit="x",
+        higher_is_better=True,
+    ),
+    Spec(key="sim.concurrent.engine", title="… per simulation through Engine sessions (session included)", unit="B"),
 )
 """Every figure, by key, in report order."""
