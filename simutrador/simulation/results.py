@@ -5,8 +5,8 @@ JSON and `SimulationResult.to_frame` into pandas DataFrames (when pandas is inst
 
 The **digest** is the SHA-256 of a canonical JSON encoding of every fill (order id,
 symbol, side, quantity, price, commission, time, ambiguous flag) and of the final
-account (cash and every position's quantity), with Decimals written as strings in
-their normal form. Same inputs give the same digest in any process on any machine.
+account (cash and every position's quantity), with Decimals written as plain digits
+without trailing zeros (``"10"``, ``"215.88"``). Same inputs give the same digest in any process on any machine.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class EquityPoint:
 
 def _canonical(value: object) -> object:
     if isinstance(value, Decimal):
-        return str(value.normalize()) if value else "0"
+        return format(value.normalize(), "f") if value else "0"
     if isinstance(value, datetime):
         return value.isoformat()
     return value

@@ -72,6 +72,8 @@ __all__ = ["FillTiming", "Instrument", "SimulationConfig", "Simulator"]
 _ZERO: Final = Decimal(0)
 _HUNDRED: Final = Decimal(100)
 _BPS: Final = Decimal(10_000)
+_CHILD_SUFFIXES: Final = ("-sl", "-tp")
+"""A bracket entry's exits are ``<entry>-sl`` and ``<entry>-tp``; client ids may not end so."""
 
 
 class FillTiming(StrEnum):
@@ -335,7 +337,7 @@ class Simulator:
         return events
 
     def cancel(self, order_id: str) -> list[Event]:
-        """Cancel a working order (and a bracket entry's children).
+        """Cancel a working order (and the exits of a bracket entry that has not filled at all).
 
         Raises:
             SimutradorError: ``INVALID_ORDER`` for an unknown id or an order no longer working.
@@ -351,9 +353,10 @@ class Simulator:
             )
         events: list[Event] = []
         self._end(record, OrderStatus.CANCELED, "canceled by the strategy", events)
-        for child in self._children(record):
-            if child.is_open:
-                self._end(child, OrderStatus.CANCELED, f"its entry {order_id} was canceled", events)
+        if not record.filled:  # a partly filled entry keeps the exits protecting what it bought
+            for child in self._children(record):
+                if child.is_open:
+                    self._end(child, OrderStatus.CANCELED, f"its entry {order_id} was canceled", events)
         self._prune(record.symbol)
         return events
 
@@ -454,6 +457,10 @@ class Simulator:
             order_id = f"o-{number}"
         if order_id in self._orders:
             raise invalid_order(f"order id {order_id!r} is already used in this simulation", order_id=order_id)
+        if order_id.endswith(_CHILD_SUFFIXES):
+            raise invalid_order(
+                f"order id {order_id!r} ends in -sl or -tp, which name a bracket's exits", order_id=order_id
+            )
         kind = (
             OrderType.STOP_LIMIT
             if limit is not None and stop is not None

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from simutrador.data.catalog import Bar
-from simutrador.simulation.events import OrderAccepted, OrderCanceled, OrderFilled
+from simutrador.errors import ErrorCode, SimutradorError
+from simutrador.simulation.events import OrderAccepted, OrderCanceled, OrderFilled, OrderRequest
 from simutrador.simulation.matching import FillReason
 from simutrador.simulation.orders import OrderSide, OrderStatus, OrderType, TimeInForce
 from simutrador.simulation.simulator import Simulator
@@ -276,3 +277,29 @@ def test_an_exit_after_an_entry_inside_the_bar_fills_at_its_own_price_not_the_op
     assert (entry.price, entry.reason) == (D(104), FillReason.STOP)
     assert (exit_fill.price, exit_fill.reason, exit_fill.ambiguous) == (D("103.50"), FillReason.STOP, True)
     assert sim.cash == D(100_000 - 1_040 + 1_035)
+
+
+def test_client_ids_may_not_take_a_brackets_exit_names() -> None:
+    # a client order "o-1-sl" would be taken over by o-1's bracket: such ids are refused
+    sim = make_sim([ENTRY, QUIET])
+    for order_id in ("o-1-sl", "mine-tp"):
+        with pytest.raises(SimutradorError) as caught:
+            sim.submit(
+                OrderRequest(symbol="X", side=OrderSide.SELL, quantity=D(5), limit_price=D(200), order_id=order_id)
+            )
+        assert caught.value.code is ErrorCode.INVALID_ORDER
+        assert "name a bracket's exits" in caught.value.message
+    assert sim.orders() == []
+
+
+def test_canceling_a_partly_filled_entry_keeps_the_exits_of_what_it_bought() -> None:
+    # 10 % of volume: 100 of the 150 fill on tick 2, the children cover 100; canceling the rest of the
+    # entry leaves the stop-loss and take-profit working for the 100 held
+    sim = make_sim(VOLUME, max_volume_pct=10)
+    sim.advance()
+    sim.submit(buy(150, time_in_force="gtc", stop_loss=100, take_profit=108))
+    sim.advance()
+    events = sim.cancel("o-1")
+    assert [(type(e), e.order.order_id) for e in events] == [(OrderCanceled, "o-1")]
+    assert [(o.order_id, o.quantity) for o in sim.open_orders()] == [("o-1-sl", D(100)), ("o-1-tp", D(100))]
+    assert sim.position("X").quantity == D(100)

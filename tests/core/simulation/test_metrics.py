@@ -173,15 +173,15 @@ def test_trades_are_entry_exit_pairs() -> None:
 
 
 def test_digest_is_the_documented_encoding() -> None:
-    # one fill: o-1 buys 10 X at 103 on Jan 3, no commission; cash 98,970; 10 held. Decimals in their
-    # normal form: 10 -> "1E+1", 98,970 -> "9.897E+4"
+    # one fill: o-1 buys 10 X at 103 on Jan 3, no commission; cash 98,970; 10 held. Decimals as plain
+    # digits without trailing zeros: 10 -> "10", 98,970.00 -> "98970"
     sim = make_sim(BARS)
     sim.advance()
     sim.submit(buy(10))
     run_out(sim)
     text = (
-        '{"cash":"9.897E+4","fills":[["o-1","X","buy","1E+1","103","0","2024-01-03T00:00:00+00:00",false]],'
-        '"positions":{"X":"1E+1"}}'
+        '{"cash":"98970","fills":[["o-1","X","buy","10","103","0","2024-01-03T00:00:00+00:00",false]],'
+        '"positions":{"X":"10"}}'
     )
     assert sim.result is not None
     assert sim.result.digest == hashlib.sha256(text.encode()).hexdigest()
