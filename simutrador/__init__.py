@@ -117,3 +117,12 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """`simutrador.sweep` loads the sweep package (and its process pools) on first use only."""
+    if name == "sweep":
+        from simutrador.sweeps import sweep  # noqa: PLC0415 - lazily: `import simutrador` stays light
+
+        return sweep
+    raise AttributeError(f"module 'simutrador' has no attribute {name!r}")
