@@ -55,6 +55,7 @@ __all__ = [
     "parse_names",
     "parse_number",
     "parse_whole",
+    "result_from_wire",
     "result_to_wire",
     "session_from_wire",
     "session_params_from_wire",
@@ -123,6 +124,12 @@ def _structure_datetime(value: object, _type: type) -> datetime:
     return parse_moment(value)
 
 
+def _structure_seconds(value: object, _type: type) -> timedelta:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"a duration in seconds must be a number, not {value!r}")
+    return timedelta(seconds=parse_number(value))
+
+
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True)
     conv.register_unstructure_hook(Decimal, str)
@@ -133,6 +140,7 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(Decimal, _structure_decimal)
     conv.register_structure_hook(datetime, _structure_datetime)
     conv.register_structure_hook(SessionState, lambda v, _: SessionState(v))
+    conv.register_structure_hook(timedelta, _structure_seconds)
     conv.register_structure_hook_func(
         lambda t: t == Mapping[str, Any], lambda v, _: MappingProxyType(dict(cast("Mapping[str, Any]", v)))
     )
@@ -261,3 +269,32 @@ def result_to_wire(result: SimulationResult, *, series: bool = True) -> dict[str
         for key in _SERIES:
             data.pop(key, None)
     return data
+
+
+def result_from_wire(data: object) -> SimulationResult:
+    """JSON data produced by `result_to_wire` (with its series) → a `SimulationResult`.
+
+    What ``simutrador run --json`` printed comes back as the result it was, for
+    ``simutrador report RESULT.json``: every field, the equity curve split back into
+    `SimulationResult.times` and `SimulationResult.equity`.
+
+    Raises:
+        SimutradorError: ``VALIDATION_FAILED`` naming the fields at fault (a document
+            without series, an unknown or missing field, a value of the wrong type).
+    """
+    if not isinstance(data, Mapping):
+        raise SimutradorError(ErrorCode.VALIDATION_FAILED, "result must be an object", {"fields": ["result"]})
+    payload = dict(cast("Mapping[str, Any]", data))
+    curve: object = payload.pop("equity_curve", None)
+    if not isinstance(curve, list) or not all(
+        isinstance(p, Mapping) and {"time", "equity"} <= p.keys() for p in cast("list[object]", curve)
+    ):
+        raise SimutradorError(
+            ErrorCode.VALIDATION_FAILED,
+            "result needs its equity_curve: a list of {time, equity} (write it with its series)",
+            {"fields": ["equity_curve"]},
+        )
+    points = cast("list[Mapping[str, object]]", curve)
+    payload["times"] = [p["time"] for p in points]
+    payload["equity"] = [p["equity"] for p in points]
+    return structure(payload, SimulationResult, what="result")

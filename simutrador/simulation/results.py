@@ -134,6 +134,9 @@ class SimulationResult:
         ended_at: Last tick.
         ticks: Ticks simulated.
         timeframe: The session's timeframe.
+        symbols: The session's symbols, in session order.
+        catalog_name: The catalog the bars came from (``"sample"``, ``"directory"``...).
+        data_fingerprint: That catalog's content fingerprint when the session was created.
     """
 
     session_id: str
@@ -152,6 +155,9 @@ class SimulationResult:
     ended_at: datetime
     ticks: int
     timeframe: str
+    symbols: tuple[str, ...] = ()
+    catalog_name: str = ""
+    data_fingerprint: str = ""
 
     @property
     def equity_curve(self) -> tuple[EquityPoint, ...]:

@@ -91,6 +91,8 @@ class SimulationService:
             periods_per_year=parse_timeframe(session.timeframe).periods_per_year(
                 trading_days=trading_days, hours_per_day=hours
             ),
+            catalog_name=self._catalog.name,
+            data_fingerprint=session.data_fingerprint,
         )
         return Simulator(config, feed)
 

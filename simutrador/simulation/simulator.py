@@ -115,6 +115,8 @@ class SimulationConfig:
         max_volume_pct: Percent of a bar's volume one symbol's orders may take (None: no limit).
         leverage: Gross position value allowed per unit of equity.
         periods_per_year: Ticks per year at the session's timeframe (for metrics).
+        catalog_name: The catalog the bars come from (recorded on the result, for reports).
+        data_fingerprint: That catalog's fingerprint (recorded on the result).
     """
 
     session_id: str = "session"
@@ -127,6 +129,8 @@ class SimulationConfig:
     max_volume_pct: Decimal | None = None
     leverage: Decimal = Decimal(1)
     periods_per_year: float = 252.0
+    catalog_name: str = ""
+    data_fingerprint: str = ""
 
 
 @attrs.define(slots=True, eq=False)
@@ -922,4 +926,7 @@ class Simulator:
             ended_at=times[-1],
             ticks=len(times),
             timeframe=self.feed.timeframe,
+            symbols=self.feed.symbols,
+            catalog_name=self.config.catalog_name,
+            data_fingerprint=self.config.data_fingerprint,
         )
