@@ -14,11 +14,13 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -26,6 +28,9 @@ from simutrador.simulation.account import Position
 from simutrador.simulation.events import Fill
 from simutrador.simulation.metrics import Metrics
 from simutrador.simulation.orders import Order, OrderSide
+
+if TYPE_CHECKING:
+    from simutrador.data.catalog import Bar, Catalog
 
 __all__ = ["EquityPoint", "SimulationResult", "Trade", "compute_digest"]
 
@@ -190,3 +195,30 @@ class SimulationResult:
     def summary(self) -> dict[str, object]:
         """The headline figures as plain data (for tables and the CLI)."""
         return {"final_equity": self.final_equity, **attrs.asdict(self.metrics, recurse=False)}
+
+    def report(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        catalog: Catalog | None = None,
+        bars: Mapping[str, Sequence[Bar]] | None = None,
+        title: str | None = None,
+    ) -> Path:
+        """Write one self-contained HTML report of this run to `path` and return its path.
+
+        Equity with buy-and-hold and drawdown, prices with fills and trades, monthly
+        returns, every metric and the trade list (see `simutrador.report.write_report`).
+
+        Args:
+            path: The HTML file to write.
+            catalog: Where to read the prices (by default the sample catalog when the
+                run used it; otherwise the report has no price charts unless given).
+            bars: The prices by symbol, instead of a catalog.
+            title: The page's title (default: the symbols and timeframe).
+
+        Raises:
+            ImportError: plotly is not installed (``pip install 'simutrador[report]'``).
+        """
+        from simutrador.report import write_report  # noqa: PLC0415 - plotly loads only when a report is asked for
+
+        return write_report(self, path, catalog=catalog, bars=bars, title=title)

@@ -72,7 +72,7 @@ def test_importing_the_core_pulls_in_no_transport() -> None:
         "before = set(sys.modules)\n"
         "import simutrador, simutrador.testing, simutrador.codec\n"
         "banned = {'trio', 'trio_websocket', 'jwt', 'click', 'anyio', 'asyncio', 'socket', 'wsproto',"
-        " 'simutrador_ws', 'simutrador_cli', 'pyarrow', 'pandas', 'numpy'}\n"
+        " 'simutrador_ws', 'simutrador_cli', 'pyarrow', 'pandas', 'numpy', 'plotly'}\n"
         "print(sorted(banned & (set(sys.modules) - before)))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
@@ -80,11 +80,11 @@ def test_importing_the_core_pulls_in_no_transport() -> None:
 
 
 def test_adapters_import_only_the_public_api() -> None:
-    """Adapters use `simutrador`'s exports, `simutrador.codec` and `simutrador.testing`, nothing deeper."""
+    """Adapters use `simutrador`'s exports and its public modules (codec, testing, report), nothing deeper."""
     import ast
     from pathlib import Path
 
-    allowed = {"simutrador", "simutrador.codec", "simutrador.testing"}
+    allowed = {"simutrador", "simutrador.codec", "simutrador.testing", "simutrador.report"}
     found = []
     for path in sorted((Path(__file__).resolve().parents[2] / "adapters").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
