@@ -6,6 +6,7 @@ import click
 
 from simutrador_cli.bench import bench
 from simutrador_cli.demo import run_backtest_demo, run_embedded_demo, run_server_demo
+from simutrador_cli.report import report
 from simutrador_cli.run import run
 from simutrador_cli.serve import serve, token
 from simutrador_cli.session import data, session
@@ -34,6 +35,7 @@ def demo(embedded: bool) -> None:
 
 
 cli.add_command(run)
+cli.add_command(report)
 cli.add_command(serve)
 cli.add_command(token)
 cli.add_command(session)

@@ -26,6 +26,7 @@ from simutrador.codec import result_to_wire
 from simutrador_cli.exitcodes import EXIT_STRATEGY, EXIT_USAGE, exit_code_for
 from simutrador_cli.fields import load_request_file, merge_fields
 from simutrador_cli.render import format_error, format_table
+from simutrador_cli.report import write_run_report
 
 __all__ = ["format_result", "load_strategy", "run", "sparkline"]
 
@@ -144,6 +145,12 @@ def _session_fields(defaults: Mapping[str, Any], config: Path | None, flags: Map
 )
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Your own data folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON document (the full result) on stdout.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the run's HTML report (charts, metrics, trades) to this file (needs the report extra).",
+)
 def run(  # noqa: PLR0917 - one parameter per click option
     strategy_file: str,
     symbols: str | None,
@@ -154,6 +161,7 @@ def run(  # noqa: PLR0917 - one parameter per click option
     config: Path | None,
     data_dir: Path | None,
     as_json: bool,
+    report_path: Path | None,
 ) -> None:
     """Backtest STRATEGY (a .py file, or a built-in example such as sma_crossover) on the embedded engine."""
     strategy, defaults = load_strategy(strategy_file)
@@ -183,12 +191,15 @@ def run(  # noqa: PLR0917 - one parameter per click option
         sys.exit(EXIT_STRATEGY)
     if as_json:
         click.echo(json.dumps(result_to_wire(result)))
-        return
-    synthetic = " (SYNTHETIC sample data)" if engine.catalog.name == "sample" else ""
-    click.echo(f"{strategy_file} on {', '.join(session.symbols)}{synthetic}")
-    click.echo(format_result(result))
-    if sys.stdout.isatty():
-        click.echo(f"equity {sparkline([p.equity for p in result.equity_curve])}")
+    else:
+        synthetic = " (SYNTHETIC sample data)" if engine.catalog.name == "sample" else ""
+        click.echo(f"{strategy_file} on {', '.join(session.symbols)}{synthetic}")
+        click.echo(format_result(result))
+        if sys.stdout.isatty():
+            click.echo(f"equity {sparkline([p.equity for p in result.equity_curve])}")
+    if report_path is not None:  # after the results, so a report that cannot be written loses nothing
+        title = f"{Path(strategy_file).stem} on {', '.join(session.symbols)}"
+        write_run_report(result, report_path, engine.catalog, title, to_stderr=as_json)
 
 
 def _run_with_progress(engine: Engine, session_id: str, total: int, strategy: object) -> SimulationResult:
