@@ -10,6 +10,7 @@ from simutrador_cli.report import report
 from simutrador_cli.run import run
 from simutrador_cli.serve import serve, token
 from simutrador_cli.session import data, session
+from simutrador_cli.sweep import sweep_command
 
 __all__ = ["cli"]
 
@@ -35,6 +36,7 @@ def demo(embedded: bool) -> None:
 
 
 cli.add_command(run)
+cli.add_command(sweep_command)
 cli.add_command(report)
 cli.add_command(serve)
 cli.add_command(token)

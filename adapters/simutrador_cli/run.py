@@ -28,17 +28,17 @@ from simutrador_cli.fields import load_request_file, merge_fields
 from simutrador_cli.render import format_error, format_table
 from simutrador_cli.report import write_run_report
 
-__all__ = ["format_result", "load_strategy", "run", "sparkline"]
+__all__ = ["format_result", "load_module", "load_strategy", "run", "session_defaults", "sparkline"]
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 _BLOCKS = "▁▂▃▄▅▆▇█"
 
 
-def load_strategy(source: str) -> tuple[object, dict[str, Any]]:
-    """The strategy in file `source` (or a built-in example's name) and its ``SESSION`` defaults.
+def load_module(source: str) -> tuple[ModuleType, Path]:
+    """Import the strategy file `source` (or a built-in example's name); returns the module and its path.
 
     Raises:
-        click.BadParameter: the file is missing, does not import, or defines no strategy.
+        click.BadParameter: the file is missing or does not import.
     """
     path = Path(source)
     if not path.exists() and (EXAMPLES / f"{source}.py").exists():
@@ -54,13 +54,28 @@ def load_strategy(source: str) -> tuple[object, dict[str, Any]]:
         spec.loader.exec_module(module)
     except Exception as exc:
         raise click.BadParameter(f"{path} does not import: {type(exc).__name__}: {exc}", param_hint="STRATEGY") from exc
+    return module, path.resolve()
+
+
+def session_defaults(module: ModuleType) -> dict[str, Any]:
+    """The strategy file's ``SESSION`` dict (empty when it has none)."""
+    defaults = getattr(module, "SESSION", {})
+    return dict(defaults) if isinstance(defaults, Mapping) else {}
+
+
+def load_strategy(source: str) -> tuple[object, dict[str, Any]]:
+    """The strategy in file `source` (or a built-in example's name) and its ``SESSION`` defaults.
+
+    Raises:
+        click.BadParameter: the file is missing, does not import, or defines no strategy.
+    """
+    module, path = load_module(source)
     strategy: object = getattr(module, "strategy", None) or (module if hasattr(module, "on_tick") else None)
     if strategy is None:
         raise click.BadParameter(
             f"{path} defines neither on_tick(ctx, tick) nor a `strategy` object", param_hint="STRATEGY"
         )
-    defaults = getattr(module, "SESSION", {})
-    return strategy, dict(defaults) if isinstance(defaults, Mapping) else {}
+    return strategy, session_defaults(module)
 
 
 def sparkline(values: Sequence[float], width: int = 60) -> str:
