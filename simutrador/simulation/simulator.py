@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import itertools
 from array import array
-from collections.abc import Mapping
 from datetime import date, datetime
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from enum import StrEnum
+from decimal import ROUND_FLOOR, Decimal
 from functools import cache
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -39,7 +37,8 @@ from simutrador.data.catalog import Bar
 from simutrador.data.feed import BarFeed
 from simutrador.data.timeframes import parse_timeframe
 from simutrador.errors import ErrorCode, SimutradorError
-from simutrador.simulation.account import Account, CommissionModel, Position
+from simutrador.simulation.account import Account, Position
+from simutrador.simulation.config import FillTiming, Instrument, SimulationConfig
 from simutrador.simulation.events import (
     AccountUpdated,
     Event,
@@ -54,7 +53,8 @@ from simutrador.simulation.events import (
     Tick,
     TickAdvanced,
 )
-from simutrador.simulation.matching import FillReason, IntrabarPolicy, Match, apply_slippage, match_order, to_grid
+from simutrador.simulation.intake import order_record
+from simutrador.simulation.matching import FillReason, IntrabarPolicy, Match, apply_slippage, match_order
 from simutrador.simulation.metrics import compute_metrics
 from simutrador.simulation.orders import (
     Order,
@@ -65,103 +65,14 @@ from simutrador.simulation.orders import (
     TimeInForce,
     invalid_order,
 )
-from simutrador.simulation.results import SimulationResult, Trade, compute_digest
+from simutrador.simulation.results import SimulationResult, compute_digest
+from simutrador.simulation.trades import TradeBook
 
 __all__ = ["FillTiming", "Instrument", "SimulationConfig", "Simulator"]
 
 _ZERO: Final = Decimal(0)
 _HUNDRED: Final = Decimal(100)
 _BPS: Final = Decimal(10_000)
-_CHILD_SUFFIXES: Final = ("-sl", "-tp")
-"""A bracket entry's exits are ``<entry>-sl`` and ``<entry>-tp``; client ids may not end so."""
-
-
-class FillTiming(StrEnum):
-    """When market orders fill."""
-
-    NEXT_OPEN = "next_open"
-    CLOSE = "close"
-
-
-@attrs.frozen(kw_only=True, slots=True)
-class Instrument:
-    """What the simulator needs to know of a symbol.
-
-    Attributes:
-        symbol: The symbol.
-        price_increment: Prices are multiples of it.
-        lot_size: Quantities are multiples of it.
-        timezone: The zone whose dates are its trading days.
-    """
-
-    symbol: str
-    price_increment: Decimal = Decimal("0.01")
-    lot_size: Decimal = Decimal(1)
-    timezone: str = "UTC"
-
-
-@attrs.frozen(kw_only=True, slots=True)
-class SimulationConfig:
-    """How a simulation fills and charges (DESIGN §4).
-
-    Attributes:
-        session_id: The session simulated.
-        initial_capital: Starting cash.
-        instruments: Per symbol, its price grid, lot size and time zone.
-        commission: The commission model.
-        slippage_bps: Slippage of market and stop fills, basis points.
-        fill_at: When market orders fill: next open (default) or this close.
-        intrabar: How an ambiguous bar is read.
-        max_volume_pct: Percent of a bar's volume one symbol's orders may take (None: no limit).
-        leverage: Gross position value allowed per unit of equity.
-        periods_per_year: Ticks per year at the session's timeframe (for metrics).
-        catalog_name: The catalog the bars come from (recorded on the result, for reports).
-        data_fingerprint: That catalog's fingerprint (recorded on the result).
-    """
-
-    session_id: str = "session"
-    initial_capital: Decimal
-    instruments: Mapping[str, Instrument]
-    commission: CommissionModel = attrs.field(factory=CommissionModel)
-    slippage_bps: Decimal = _ZERO
-    fill_at: FillTiming = FillTiming.NEXT_OPEN
-    intrabar: IntrabarPolicy = IntrabarPolicy.PESSIMISTIC
-    max_volume_pct: Decimal | None = None
-    leverage: Decimal = Decimal(1)
-    periods_per_year: float = 252.0
-    catalog_name: str = ""
-    data_fingerprint: str = ""
-
-
-@attrs.define(slots=True, eq=False)
-class _OpenTrade:
-    symbol: str
-    side: OrderSide
-    entry_time: datetime
-    entry_quantity: Decimal = _ZERO
-    entry_value: Decimal = _ZERO
-    exit_quantity: Decimal = _ZERO
-    exit_value: Decimal = _ZERO
-    peak: Decimal = _ZERO
-    realized: Decimal = _ZERO
-    commission: Decimal = _ZERO
-
-    def close(self, exit_time: datetime | None) -> Trade:
-        entry_price = self.entry_value / self.entry_quantity if self.entry_quantity else _ZERO
-        pnl = self.realized - self.commission
-        basis = entry_price * self.peak
-        return Trade(
-            symbol=self.symbol,
-            side=self.side,
-            quantity=self.peak,
-            entry_time=self.entry_time,
-            entry_price=entry_price,
-            exit_time=exit_time,
-            exit_price=(self.exit_value / self.exit_quantity) if self.exit_quantity and exit_time else None,
-            pnl=pnl,
-            return_pct=float(pnl / basis * 100) if basis else 0.0,
-            commission=self.commission,
-        )
 
 
 @cache
@@ -192,8 +103,7 @@ class Simulator:
         self._sequence = itertools.count(1)
         self._executions = itertools.count(1)
         self._fills: list[Fill] = []
-        self._trades: list[Trade] = []
-        self._open_trades: dict[str, _OpenTrade] = {}
+        self._trades = TradeBook()
         self._equity = array("d", [float(config.initial_capital)])
         self._cash_seen: Decimal | None = None
         self._cash_float = 0.0
@@ -416,88 +326,15 @@ class Simulator:
     # -- internals: submission -----------------------------------------------------------
 
     def _record(self, request: OrderRequest) -> OrderRecord:
-        instrument = self.config.instruments.get(request.symbol)
-        if instrument is None or request.symbol not in self._working:
-            raise invalid_order(
-                f"{request.symbol!r} is not one of this session's symbols ({', '.join(self.feed.symbols)})",
-                symbol=str(request.symbol),
-            )
-        quantity = request.quantity
-        if not quantity.is_finite() or quantity <= 0:
-            raise invalid_order(f"quantity must be a positive number, not {quantity}", field="quantity")
-        if quantity % instrument.lot_size:
-            raise invalid_order(
-                f"quantity {quantity} is not a multiple of {request.symbol}'s lot size {instrument.lot_size}",
-                field="quantity",
-                lot_size=str(instrument.lot_size),
-            )
-        buy = request.side is OrderSide.BUY
-        limit = self._price("limit_price", request.limit_price, instrument, ROUND_FLOOR if buy else ROUND_CEILING)
-        stop = self._price("stop_price", request.stop_price, instrument, ROUND_CEILING if buy else ROUND_FLOOR)
-        stop_loss = self._price("stop_loss", request.stop_loss, instrument, ROUND_FLOOR if buy else ROUND_CEILING)
-        take_profit = self._price("take_profit", request.take_profit, instrument, ROUND_CEILING if buy else ROUND_FLOOR)
-        if (
-            stop_loss is not None
-            and take_profit is not None
-            and (stop_loss >= take_profit if buy else stop_loss <= take_profit)
-        ):
-            raise invalid_order(
-                f"a {request.side.value} entry's stop_loss must be {'below' if buy else 'above'} its take_profit",
-                field="stop_loss",
-            )
-        tif = request.time_in_force
-        if (tif is TimeInForce.GTD) != (request.expire_at is not None):
-            raise invalid_order("expire_at goes with time_in_force gtd, and gtd needs expire_at", field="expire_at")
-        now = self.now
-        if request.expire_at is not None and request.expire_at.utcoffset() is None:
-            raise invalid_order("expire_at must be timezone-aware", field="expire_at")
-        if request.expire_at is not None and now is not None and request.expire_at <= now:
-            raise invalid_order(f"expire_at {request.expire_at.isoformat()} is not after now", field="expire_at")
-        order_id = request.order_id
-        if order_id is None:
-            number = len(self._orders) + 1
-            while f"o-{number}" in self._orders:  # a client may have chosen it
-                number += 1
-            order_id = f"o-{number}"
-        if order_id in self._orders:
-            raise invalid_order(f"order id {order_id!r} is already used in this simulation", order_id=order_id)
-        if order_id.endswith(_CHILD_SUFFIXES):
-            raise invalid_order(
-                f"order id {order_id!r} ends in -sl or -tp, which name a bracket's exits", order_id=order_id
-            )
-        kind = (
-            OrderType.STOP_LIMIT
-            if limit is not None and stop is not None
-            else OrderType.LIMIT
-            if limit is not None
-            else OrderType.STOP
-            if stop is not None
-            else OrderType.MARKET
+        return order_record(
+            request,
+            self.config.instruments,
+            self._orders,
+            self.now,
+            self.feed.ticks[0],
+            self._index,
+            next(self._sequence),
         )
-        return OrderRecord(
-            order_id=order_id,
-            symbol=request.symbol,
-            side=request.side,
-            type=kind,
-            quantity=quantity,
-            limit_price=limit,
-            stop_price=stop,
-            time_in_force=tif,
-            expire_at=request.expire_at,
-            stop_loss=stop_loss,
-            take_profit=take_profit,
-            submitted_at=now if now is not None else self.feed.ticks[0],
-            submitted_index=self._index,
-            sequence=next(self._sequence),
-        )
-
-    @staticmethod
-    def _price(name: str, value: Decimal | None, instrument: Instrument, rounding: str) -> Decimal | None:
-        if value is None:
-            return None
-        if not value.is_finite() or value <= 0:
-            raise invalid_order(f"{name} must be a positive number, not {value}", field=name)
-        return to_grid(value, instrument.price_increment, rounding)
 
     def _reference_price(self, record: OrderRecord) -> Decimal | None:
         """The price an order is judged at: its limit or stop, else the last close (None before any bar)."""
@@ -693,7 +530,7 @@ class Simulator:
             remaining_quantity=record.remaining,
         )
         self._fills.append(fill)
-        self._book_trade(record.symbol, position_before, signed, price, commission, realized, bar.timestamp)
+        self._trades.book(record.symbol, position_before, signed, price, commission, realized, bar.timestamp)
         events.append(OrderFilled(order=record.snapshot(), fill=fill))
         events.append(AccountUpdated(cash=self.account.cash, equity=self.account.equity))
         if record.stop_loss is not None or record.take_profit is not None:
@@ -826,50 +663,6 @@ class Simulator:
         if any(not o.is_open for o in orders):
             self._working[symbol] = [o for o in orders if o.is_open]
 
-    def _book_trade(  # noqa: PLR0917
-        self,
-        symbol: str,
-        before: Decimal,
-        signed: Decimal,
-        price: Decimal,
-        commission: Decimal,
-        realized: Decimal,
-        moment: datetime,
-    ) -> None:
-        after = before + signed
-        trade = self._open_trades.get(symbol)
-        if trade is None or not before:
-            trade = self._open_trades[symbol] = _OpenTrade(
-                symbol=symbol, side=OrderSide.BUY if signed > 0 else OrderSide.SELL, entry_time=moment
-            )
-        if not before or (before > 0) == (signed > 0):  # opening or growing
-            trade.entry_quantity += abs(signed)
-            trade.entry_value += abs(signed) * price
-            trade.commission += commission
-            trade.peak = max(trade.peak, abs(after))
-            return
-        closing = min(abs(signed), abs(before))
-        share = commission * closing / abs(signed)
-        trade.exit_quantity += closing
-        trade.exit_value += closing * price
-        trade.realized += realized
-        trade.commission += share
-        if after and (after > 0) == (before > 0):
-            return  # partly reduced
-        self._trades.append(trade.close(moment))
-        del self._open_trades[symbol]
-        if after:  # flipped: the rest opens a new trade
-            rest = abs(after)
-            self._open_trades[symbol] = _OpenTrade(
-                symbol=symbol,
-                side=OrderSide.BUY if after > 0 else OrderSide.SELL,
-                entry_time=moment,
-                entry_quantity=rest,
-                entry_value=rest * price,
-                peak=rest,
-                commission=commission - share,
-            )
-
     def _record_cash(self) -> Decimal:
         """Record equity when nothing is held: it is the cash (its float cached until cash changes)."""
         cash = self.account.cash
@@ -894,8 +687,7 @@ class Simulator:
     def _finish(self) -> SimulationResult:
         account = self.account
         times = self.feed.ticks
-        closed = [(t.pnl, t.return_pct) for t in self._trades]
-        open_trades = [t.close(None) for t in self._open_trades.values()]
+        closed = [(t.pnl, t.return_pct) for t in self._trades.closed]
         final = account.equity
         metrics = compute_metrics(
             account.initial_cash,
@@ -916,7 +708,7 @@ class Simulator:
             cash=account.cash,
             metrics=metrics,
             fills=tuple(self._fills),
-            trades=(*self._trades, *open_trades),
+            trades=(*self._trades.closed, *self._trades.open_trades()),
             orders=tuple(self.orders()),
             positions=positions,
             times=times,
