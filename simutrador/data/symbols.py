@@ -138,8 +138,9 @@ def classify_symbol(raw: object) -> tuple[str, AssetClass] | SymbolProblem:
         >>> classify_symbol("btcusd")
         ('BTC-USD', <AssetClass.CRYPTO: 'crypto'>)
     """
-    if not isinstance(raw, str):
-        return SymbolProblem(repr(raw)[:MAX_SYMBOL_LENGTH], f"a symbol must be a string, got {type(raw).__name__}")
+    if not isinstance(raw, str):  # described by its type: the repr of nested data can recurse or be huge
+        kind = type(raw).__name__
+        return SymbolProblem(f"<{kind}>"[:MAX_SYMBOL_LENGTH], f"a symbol must be a string, got {kind}")
     if len(raw) > MAX_SYMBOL_LENGTH:
         return SymbolProblem(raw[:MAX_SYMBOL_LENGTH] + "...", f"longer than {MAX_SYMBOL_LENGTH} characters")
     return _classify_text(raw)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import attrs
 
@@ -34,9 +34,9 @@ def _symbols(value: Iterable[str] | str) -> tuple[str, ...]:
     """Accept ``"AAPL,MSFT"`` or any iterable of strings; keep items as given."""
     if isinstance(value, str):
         return tuple(part for part in value.split(",")) if value else ()
-    if isinstance(value, Iterable):  # pyright: ignore[reportUnnecessaryIsInstance]
+    if isinstance(value, Iterable) and not isinstance(value, Mapping):  # pyright: ignore[reportUnnecessaryIsInstance]
         return tuple(value)
-    return value  # not iterable: left for the validator to report  # pragma: no cover
+    return cast("tuple[str, ...]", value)  # a mapping (not a list of symbols) or not iterable: the validator reports it
 
 
 @attrs.frozen(kw_only=True, slots=True, eq=False)

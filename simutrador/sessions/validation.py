@@ -202,6 +202,19 @@ def check_symbols(raw: object, limits: EffectiveLimits, problems: list[Problem])
         clean = _normalize_clean(cast("tuple[str, ...]", items))
         if clean is not None:
             return clean
+    not_text = [{"index": i, "type": type(item).__name__} for i, item in enumerate(items) if not isinstance(item, str)]
+    if not_text:  # described by type: the repr of nested data can recurse or be huge
+        problems.append(
+            Problem(
+                code=ErrorCode.VALIDATION_FAILED,
+                field="symbols",
+                message="symbols must be a list of strings: "
+                + ", ".join(f"item {n['index']} is {n['type']}" for n in not_text[:5])
+                + (f" and {len(not_text) - 5} more" if len(not_text) > 5 else ""),
+                details={"not_strings": not_text[:50]},
+            )
+        )
+        items = tuple(item for item in items if isinstance(item, str))
     normalized: list[str] = []
     seen: set[str] = set()
     malformed: list[dict[str, str]] = []

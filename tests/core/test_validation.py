@@ -172,7 +172,10 @@ class TestSymbols:
             (("AAPL\x00",), ErrorCode.INVALID_SYMBOL, "control characters"),
             (("X" * 33,), ErrorCode.INVALID_SYMBOL, "longer than 32"),
             (("ÄPPLE",), ErrorCode.INVALID_SYMBOL, "non-ASCII"),
-            ((None,), ErrorCode.INVALID_SYMBOL, "must be a string"),
+            ((None,), ErrorCode.VALIDATION_FAILED, "symbols must be a list of strings: item 0 is NoneType"),
+            (("AAPL", 5, ["x"]), ErrorCode.VALIDATION_FAILED, "item 1 is int, item 2 is list"),
+            ({"AAPL": 1}, ErrorCode.VALIDATION_FAILED, "symbols must be a list of strings"),
+            (5, ErrorCode.VALIDATION_FAILED, "symbols must be a list of strings"),
             (("AAPL/XYZ",), ErrorCode.INVALID_SYMBOL, "not a recognised"),
             (
                 tuple(f"S{i}" for i in range(6)),
@@ -185,6 +188,21 @@ class TestSymbols:
         err = refused(make_engine(plan=Plan.FREE), symbols=symbols, end_date="2024-03-04")
         assert err.code is code
         assert detail in err.message
+
+    def test_deeply_nested_symbols_are_described_by_type(self, engine: Engine) -> None:
+        nested: Any = "AAPL"
+        for _ in range(100_000):  # a repr of it would recurse past the interpreter's limit
+            nested = [nested]
+        err = refused(engine, symbols=[nested, "MSFT", *range(9)])
+        assert err.code is ErrorCode.VALIDATION_FAILED
+        assert err.message.startswith(
+            "symbols must be a list of strings: item 0 is list, item 2 is int, item 3 is int, item 4 is int, "
+            "item 5 is int and 5 more"
+        )
+        assert err.details["problems"][0]["not_strings"][:2] == [
+            {"index": 0, "type": "list"},
+            {"index": 2, "type": "int"},
+        ]
 
     def test_huge_symbol_lists_are_refused_before_normalizing(self, engine: Engine) -> None:
         err = refused(engine, symbols=["AAPL"] * 1_000_000)

@@ -1,0 +1,42 @@
+"""Attacks on a real server on 127.0.0.1 (issue 13), each bounded in count and time, each now refused.
+
+Every test reproduces one attack found by an adversarial run of ``simutrador serve`` and
+checks the server's answer to it and that a well-behaved client is still served.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import trio
+
+from tests.ws.harness import CREATE, running_server
+
+pytestmark = pytest.mark.anyio
+
+LIMIT = 20  # seconds: every test is capped
+
+
+def create_with_symbols(symbols_json: str) -> str:
+    """A create_session message whose ``symbols`` is `symbols_json`, written by hand (json.dumps would recurse)."""
+    fields = json.dumps({k: v for k, v in CREATE.items() if k != "symbols"})
+    return '{"type": "create_session", "data": ' + fields[:-1] + ', "symbols": ' + symbols_json + "}}"
+
+
+async def test_deeply_nested_symbols_are_validation_failed_not_an_internal_error() -> None:
+    """Defect 7: ``symbols`` nested ~975 deep made the validator's ``repr`` recurse (INTERNAL_ERROR)."""
+    with trio.fail_after(LIMIT):
+        async with running_server() as harness, harness.connect() as client:
+            outcomes: dict[int, str] = {}
+            for depth in range(900, 1001, 5):  # around the JSON reader's nesting limit on the server's stack
+                reply = await client.raw(create_with_symbols("[" * (depth + 1) + '"AAPL"' + "]" * (depth + 1)))
+                outcomes[depth] = reply["data"]["error_code"]
+                if outcomes[depth] == "VALIDATION_FAILED":
+                    assert reply["data"]["message"].startswith("symbols must be a list of strings: item 0 is list")
+            assert set(outcomes.values()) <= {"VALIDATION_FAILED", "INVALID_MESSAGE"}, outcomes
+            assert outcomes[900] == "VALIDATION_FAILED"
+            as_object = await client.request("create_session", {**CREATE, "symbols": {"AAPL": 1}})
+            assert as_object["data"]["error_code"] == "VALIDATION_FAILED"
+            assert "symbols must be a list of strings" in as_object["data"]["message"]
+            assert (await client.request("list_sessions"))["data"]["sessions"] == []
