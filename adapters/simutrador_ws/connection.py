@@ -12,8 +12,10 @@ idle warnings, token expiry, later ticks). The first queued message is the
 (`simutrador_ws.routes`), and renders a `SimutradorError` as ``session_error``
 (session operations) or ``error`` (protocol problems), echoing the ``request_id``.
 A bug in a route becomes ``INTERNAL_ERROR`` with a correlation id (the traceback is
-logged), for that request only. Each call returns a `RequestServed` record for the
-request log; requests, errors and latencies are counted in the server's `Metrics`.
+logged), for that request only. Every message is written by
+`simutrador_ws.envelope.encode_reply`, which cannot fail: the reply to a change the
+engine has committed always goes out. Each call returns a `RequestServed` record for
+the request log; requests, errors and latencies are counted in the server's `Metrics`.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import attrs
 from simutrador import Engine, ErrorCode, SimutradorError
 from simutrador.codec import format_datetime
 from simutrador_ws.auth import Identity
-from simutrador_ws.envelope import PROTOCOL_VERSION, decode, encode_message, request_id_of
+from simutrador_ws.envelope import PROTOCOL_VERSION, decode, encode_reply, request_id_of
 from simutrador_ws.metrics import Metrics
 from simutrador_ws.routes import ROUTES, Emit, Route, RouteContext, route_for, supported_types
 from simutrador_ws.settings import ServerSettings
@@ -134,7 +136,7 @@ class Connection:
 
     def push(self, type_: str, data: Mapping[str, Any]) -> None:
         """Queue a message nobody asked for (``request_id: null``), stamped with the engine's clock."""
-        self._outgoing.append(encode_message(type_, data, None, self._context.engine.clock()))
+        self._outgoing.append(encode_reply(type_, data, None, self._context.engine.clock()))
 
     def push_error(self, error: SimutradorError) -> None:
         """Queue `error` as an ``error`` message answering no request (token expiry)."""
@@ -155,28 +157,23 @@ class Connection:
     def _answer(self, route: Route[Any], answer: Mapping[str, Any] | Emit, request_id: str | None) -> None:
         now = self._context.engine.clock()
         if not isinstance(answer, Emit):
-            self._outgoing.append(encode_message(route.reply_type, answer, request_id, now))
+            self._outgoing.append(encode_reply(route.reply_type, answer, request_id, now))
             return
-        texts = [] if answer.reply is None else [encode_message(route.reply_type, answer.reply, request_id, now)]
-        texts += [encode_message(push.type, push.data, None, now) for push in answer.then]
-        self._outgoing.extend(texts)  # all encoded first: a bug in one queues none of them
+        texts = [] if answer.reply is None else [encode_reply(route.reply_type, answer.reply, request_id, now)]
+        texts += [encode_reply(push.type, push.data, None, now) for push in answer.then]
+        self._outgoing.extend(texts)
 
     def _queue_error(self, error: SimutradorError, request_id: str | None, kind: str) -> str:
         """Queue `error` as the answer to one request; returns the outcome (the code sent)."""
         route = self._routes.get(kind)
         session_operation = route is not None and route.session_operation
-        try:
-            text = self._error_text(error, request_id, session_operation=session_operation)
-        except TypeError:  # details JSON cannot hold: a bug, reported as one
-            error = _internal_error(kind)
-            text = self._error_text(error, request_id, session_operation=session_operation)
-        self._outgoing.append(text)
+        self._outgoing.append(self._error_text(error, request_id, session_operation=session_operation))
         return error.code.value
 
     def _error_text(self, error: SimutradorError, request_id: str | None, *, session_operation: bool) -> str:
         payload = error.to_dict()
         payload["failed_request_id"] = request_id
-        return encode_message(
+        return encode_reply(
             "session_error" if session_operation else "error", payload, request_id, self._context.engine.clock()
         )
 

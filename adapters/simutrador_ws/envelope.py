@@ -14,10 +14,11 @@ No I/O and no state: `simutrador_ws.connection` and the client feed it text.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import IntEnum
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import attrs
 import orjson
@@ -33,6 +34,7 @@ __all__ = [
     "decode",
     "decode_json",
     "encode_message",
+    "encode_reply",
     "parse_envelope",
     "request_id_of",
 ]
@@ -42,6 +44,8 @@ PROTOCOL_VERSION: Final = "2.0"
 
 DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024
 """The server's default ``max_message_bytes``."""
+
+logger = logging.getLogger(__name__)
 
 _FIELDS: Final = frozenset({"type", "data", "request_id", "timestamp"})
 _MAX_TYPE: Final = 64
@@ -201,3 +205,59 @@ def encode_message(
         "timestamp": None if timestamp is None else format_datetime(timestamp),
     }
     return orjson.dumps(envelope).decode()
+
+
+def encode_reply(
+    type_: str, data: Mapping[str, Any], request_id: str | None = None, timestamp: datetime | None = None
+) -> str:
+    """`encode_message` that cannot fail: the server's writer for replies and pushes.
+
+    A reply often reports a change the engine has already committed (a session
+    created, deleted): failing to write it would leave the client unaware of its own
+    change. Values orjson cannot write (an integer beyond 64 bits stored before such
+    values were refused, a `Decimal` or `datetime` a route forgot to convert) are
+    written as text, the way the codec writes them, and a WARNING names the message
+    type: it is a bug to fix, not a reason to lose the reply.
+
+    Example:
+        >>> encode_reply("session_status", {"n": 2**70})
+        '{"type":"session_status","data":{"n":"1180591620717411303424"},"request_id":null,"timestamp":null}'
+    """
+    try:
+        return encode_message(type_, data, request_id, timestamp)
+    except TypeError as exc:
+        logger.warning("%s held a value JSON cannot carry (%s); sent it as text", type_, exc)
+        return encode_message(type_, _wire_safe(data, 0), request_id, timestamp)
+
+
+_MIN_WIRE_INT: Final = -(2**63)
+_MAX_WIRE_INT: Final = 2**64 - 1
+_MAX_SAFE_DEPTH: Final = 64
+
+
+def _wire_safe(value: Any, depth: int) -> Any:
+    """`value` with everything orjson cannot write turned into text (bounded in depth, never raises)."""
+    if value is None or isinstance(value, (bool, str, float)):
+        return value  # orjson writes a non-finite float as null
+    if isinstance(value, int):
+        return value if _MIN_WIRE_INT <= value <= _MAX_WIRE_INT else _int_text(value)
+    if depth >= _MAX_SAFE_DEPTH:
+        return "<nested too deeply>"
+    if isinstance(value, Mapping):
+        items = cast("Mapping[object, object]", value).items()
+        return {str(key): _wire_safe(item, depth + 1) for key, item in items}
+    if isinstance(value, (list, tuple)):
+        return [_wire_safe(item, depth + 1) for item in cast("Sequence[object]", value)]
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return format_datetime(value)
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001 - a value that cannot even be shown
+        return f"<{type(value).__name__}>"
+
+
+def _int_text(value: int) -> str:
+    try:
+        return str(value)
+    except ValueError:  # more digits than Python converts by default
+        return f"<integer of about {value.bit_length() * 30103 // 100000 + 1} digits>"

@@ -51,6 +51,8 @@ FILL_TIMINGS: Final = ("next_open", "close")
 INTRABAR_POLICIES: Final = ("pessimistic", "optimistic")
 """How an ambiguous bar is read; the first is the default."""
 _MAX_METADATA_KEY_LENGTH: Final = 128
+_MIN_METADATA_INT: Final = -(2**63)
+_MAX_METADATA_INT: Final = 2**63 - 1
 _SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]*")
 _CENT: Final = Decimal("0.01")
 
@@ -344,7 +346,11 @@ def _freeze_json(value: object, depth: int, max_depth: int) -> object:
     """Deep read-only copy of JSON-like data; raises ValueError when not JSON-like or too deep."""
     if depth > max_depth:
         raise ValueError(f"nested deeper than {max_depth} levels")
-    if value is None or isinstance(value, (bool, int, str)):
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        if not _MIN_METADATA_INT <= value <= _MAX_METADATA_INT:  # no JSON reader on the wire could give it back
+            raise ValueError("integers must fit in 64 bits (-2**63 to 2**63 - 1); send larger numbers as strings")
         return value
     if isinstance(value, float):
         if not math.isfinite(value):

@@ -248,6 +248,9 @@ class TestMetadataAndProvider:
             ({"x": float("nan")}, "NaN"),
             ({"x": {1, 2}}, "got set"),
             ({"x": b"bytes"}, "got bytes"),
+            ({"x": 2**63}, "integers must fit in 64 bits"),
+            ({"x": [-(2**63) - 1]}, "integers must fit in 64 bits"),
+            ({"x": {"y": 10**29}}, "send larger numbers as strings"),
         ],
     )
     def test_refused(self, engine: Engine, metadata: Any, reason: str) -> None:
@@ -262,6 +265,10 @@ class TestMetadataAndProvider:
             node["x"] = {}
             node = node["x"]
         assert "nested deeper" in refused(engine, metadata=deep).message
+
+    def test_64_bit_integers_are_accepted(self, engine: Engine) -> None:
+        session = engine.create_session("alice", params(metadata={"big": 2**63 - 1, "small": -(2**63)}))
+        assert dict(session.metadata) == {"big": 2**63 - 1, "small": -(2**63)}
 
     def test_accepted_unicode_and_none(self, engine: Engine) -> None:
         session = engine.create_session("alice", params(metadata={"note": "📈 ünïcode", "n": None, "f": 1.5}))

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -17,7 +18,7 @@ from simutrador_ws.metrics import Metrics
 from simutrador_ws.routes import ROUTES, Emit, Push, Route, RouteContext
 from simutrador_ws.settings import ServerSettings
 
-from simutrador import Engine, EngineSettings, ErrorCode, Plan, SimutradorError
+from simutrador import Engine, EngineSettings, ErrorCode, MemoryStore, Plan, SimutradorError
 from simutrador.testing import ManualClock, SequentialIds
 from tests.ws.harness import CREATE
 
@@ -283,18 +284,46 @@ def test_a_bug_is_internal_error_for_that_request_only(caplog: pytest.LogCapture
     assert peer.request("ping").type == "pong"  # the connection lives on
 
 
-def test_an_answer_json_cannot_hold_queues_only_the_error() -> None:
+def test_an_answer_json_cannot_hold_still_goes_out_and_the_bug_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     peer, _ = connect(routes=STREAMING)
-    assert peer.send("broken", {"ticks": 1}).outcome == "INTERNAL_ERROR"
-    (reply,) = peer.received()  # not the reply that encoded fine, nor half of the pushes
-    assert (reply.type, reply.data["error_code"]) == ("session_error", "INTERNAL_ERROR")
+    with caplog.at_level(logging.WARNING, logger="simutrador_ws.envelope"):
+        assert peer.send("broken", {"ticks": 1}).outcome == "ok"
+    reply, tick = peer.received()  # the reply and every push: the change they report has happened
+    assert (reply.type, reply.data, tick.type, tick.data) == (
+        "simulation_started",
+        {"fine": True},
+        "tick",
+        {"price": "1.5"},
+    )
+    assert [r.getMessage() for r in caplog.records] == [
+        "tick held a value JSON cannot carry (Type is not JSON serializable: decimal.Decimal); sent it as text"
+    ]
 
 
-def test_an_error_whose_details_json_cannot_hold_becomes_internal_error() -> None:
+def test_an_error_whose_details_json_cannot_hold_is_still_sent() -> None:
     def refuse(_context: RouteContext, _request: Start) -> Mapping[str, Any]:
-        raise SimutradorError(ErrorCode.VALIDATION_FAILED, "bad", {"price": Decimal("1.5")})
+        raise SimutradorError(ErrorCode.VALIDATION_FAILED, "bad", {"price": Decimal("1.5"), "n": 2**70})
 
     peer, _ = connect(routes={"refuse": Route(start_model, refuse, "never_sent")})
-    assert peer.send("refuse", {"ticks": 1}).outcome == "INTERNAL_ERROR"
+    assert peer.send("refuse", {"ticks": 1}).outcome == "VALIDATION_FAILED"
     (reply,) = peer.received()
-    assert (reply.type, reply.data["error_code"]) == ("session_error", "INTERNAL_ERROR")
+    assert (reply.type, reply.data["error_code"]) == ("session_error", "VALIDATION_FAILED")
+    assert reply.data["details"] == {"price": "1.5", "n": str(2**70)}
+
+
+def test_a_session_stored_with_an_integer_beyond_64_bits_can_still_be_listed_and_deleted() -> None:
+    """Issue 13, defect 3: such a session (stored before they were refused) made every reply holding it fail."""
+    store = MemoryStore()
+    engine = Engine(
+        EngineSettings(default_plan=Plan.PROFESSIONAL), clock=ManualClock(NOW), id_factory=SequentialIds(), store=store
+    )
+    session = engine.create_session(
+        "alice", symbols="AAPL", start_date="2024-03-04", end_date="2024-03-08", initial_capital=100_000
+    )
+    store.save(attrs.evolve(session, metadata=MappingProxyType({"n": 2**70})))  # as an older server stored it
+    peer, _ = connect(engine)
+    assert peer.request("list_sessions").data["sessions"][0]["metadata"] == {"n": str(2**70)}
+    status = peer.request("get_session", {"session_id": session.session_id})
+    assert status.data["session"]["metadata"] == {"n": str(2**70)}
+    assert peer.request("delete_session", {"session_id": session.session_id}).type == "session_deleted"
+    assert engine.list_sessions("alice") == []

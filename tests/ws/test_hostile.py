@@ -40,3 +40,22 @@ async def test_deeply_nested_symbols_are_validation_failed_not_an_internal_error
             assert as_object["data"]["error_code"] == "VALIDATION_FAILED"
             assert "symbols must be a list of strings" in as_object["data"]["message"]
             assert (await client.request("list_sessions"))["data"]["sessions"] == []
+
+
+async def test_an_integer_beyond_64_bits_in_metadata_is_refused_and_nothing_is_stored() -> None:
+    """Defect 3: it was stored, then every reply holding it failed (INTERNAL_ERROR) and its live slot stuck."""
+    with trio.fail_after(LIMIT):
+        async with running_server() as harness, harness.connect() as client:
+            for value in (2**64, -(2**63) - 1, 10**29):
+                text = json.dumps(
+                    {"type": "create_session", "request_id": "big", "data": {**CREATE, "metadata": {"n": value}}}
+                )
+                refused = await client.raw(text)
+                assert (refused["type"], refused["data"]["error_code"]) == ("session_error", "VALIDATION_FAILED")
+                assert "integers must fit in 64 bits" in refused["data"]["message"]
+            assert harness.server.engine.live_session_count == 0
+            fine = await client.request("create_session", {**CREATE, "metadata": {"n": 2**63 - 1, "m": str(2**70)}})
+            session_id = fine["data"]["session_id"]
+            listed = await client.request("list_sessions")
+            assert listed["data"]["sessions"][0]["metadata"] == {"n": 2**63 - 1, "m": str(2**70)}
+            assert (await client.request("delete_session", {"session_id": session_id}))["type"] == "session_deleted"
