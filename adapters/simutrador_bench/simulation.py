@@ -44,8 +44,9 @@ import attrs
 from simutrador import DAILY, Engine, SampleCatalog, SimulationHandle, StrategyContext, Tick
 from simutrador.data.catalog import Bar
 from simutrador.data.feed import BarFeed, FeedCache, build_feed
+from simutrador.simulation.config import Instrument, SimulationConfig
 from simutrador.simulation.runner import run_strategy
-from simutrador.simulation.simulator import Instrument, SimulationConfig, Simulator
+from simutrador.simulation.simulator import Simulator
 from simutrador_bench.inprocess import sample_symbols, unlimited_settings
 
 if TYPE_CHECKING:
