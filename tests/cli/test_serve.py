@@ -168,3 +168,25 @@ def test_token_plan_defaults_to_the_configured_default_plan(tmp_path: Path) -> N
             env={"SIMUTRADOR_JWT_SECRET": SECRET},
         )
         assert jwt.decode(minted.output.strip(), SECRET, algorithms=["HS256"])["plan"] == plan
+
+
+def test_serve_refuses_to_start_with_key_material_that_cannot_verify(tmp_path: Path) -> None:
+    """Issue 13, defect 6: a garbage public key meant 401 for every client; a private key dropped every handshake."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5\n-----END PUBLIC KEY-----\n")
+    private = tmp_path / "private.pem"
+    private.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    for path, message in ((garbage, "holds no key RS256 can verify with"), (private, "holds a private key")):
+        process, lines = start_server(
+            env={"SIMUTRADOR_JWT_ALGORITHMS": "RS256", "SIMUTRADOR_JWT_PUBLIC_KEY_FILE": str(path)}
+        )
+        _, errors = process.communicate(timeout=30)
+        assert process.returncode == 3  # EXIT_VALIDATION: before listening, nothing served
+        assert "".join(lines) == ""
+        assert f"error: VALIDATION_FAILED: the JWT public key file '{path}' {message}" in errors

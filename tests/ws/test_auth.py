@@ -9,7 +9,7 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from simutrador_ws.auth import TokenVerifier, generate_secret, issue_token
 from simutrador_ws.settings import AuthSettings
 
@@ -109,3 +109,92 @@ def test_issue_token_needs_a_long_secret() -> None:
     assert info.value.code is ErrorCode.VALIDATION_FAILED
     assert len(generate_secret()) >= 48
     assert generate_secret() != generate_secret()
+
+
+def hs256(**overrides: Any) -> str:
+    return jwt.encode(claims(**overrides), SECRET, algorithm="HS256")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"exp": 10**13}, "token expiry (exp) is out of range"),  # past year 9999: it dropped the connection
+        ({"exp": -(10**13)}, "token expiry (exp) is out of range"),
+        ({"exp": "9999999999"}, "token expiry (exp) must be a number of seconds since 1970"),  # pyjwt took it
+        ({"exp": True}, "token expiry (exp) must be a number of seconds since 1970"),
+        ({"exp": float("inf")}, "token expiry (exp) must be a number of seconds since 1970"),
+        ({"exp": float("nan")}, "token expiry (exp) must be a number of seconds since 1970"),
+        ({"exp": [1]}, "token expiry (exp) must be a number of seconds since 1970"),
+        ({"iat": "now"}, "token issue time (iat) must be a number of seconds since 1970"),
+        ({"iat": 10**13}, "token issue time (iat) is out of range"),
+        ({"nbf": "soon"}, "token not-before time (nbf) must be a number of seconds since 1970"),
+        (
+            {"nbf": int((NOW + timedelta(hours=1)).timestamp())},
+            "token not valid yet: its nbf (not before) is in the future",
+        ),
+        (
+            {"iat": int((NOW + timedelta(hours=1)).timestamp())},
+            "token issued in the future (iat); check the issuer's clock",
+        ),
+        ({"exp": int(NOW.timestamp()) - 5}, "token expired"),
+        ({"sub": "   "}, "token subject must be 1-128 printable characters, not only spaces"),
+        ({"sub": "\t"}, "token subject must be 1-128 printable characters, not only spaces"),
+        ({"sub": 5}, "malformed token"),  # pyjwt refuses a non-string sub
+        ({"plan": ["gold"]}, "unknown plan; expected one of free, professional, enterprise"),
+    ],
+)
+def test_claims_a_crafted_token_gets_wrong_are_refused_with_a_reason(overrides: dict[str, Any], reason: str) -> None:
+    assert refused(TokenVerifier(AuthSettings(jwt_secret=SECRET)), hs256(**overrides)) == reason
+
+
+def test_time_claims_follow_the_injected_clock_and_the_leeway() -> None:
+    now = NOW.timestamp()
+    verifier = TokenVerifier(AuthSettings(jwt_secret=SECRET, leeway_seconds=30), clock=lambda: now)
+    fractional = verifier.verify(hs256(exp=now + 0.5, iat=now + 29, nbf=now + 29))
+    assert fractional.expires_at.timestamp() == pytest.approx(now + 0.5)
+    assert verifier.verify(hs256(exp=now - 29)).user_id == "alice"  # within the leeway
+    assert refused(verifier, hs256(exp=now - 30)) == "token expired"
+    assert refused(verifier, hs256(nbf=now + 31)).startswith("token not valid yet")
+    assert refused(verifier, hs256(iat=now + 31)).startswith("token issued in the future")
+
+
+def write_key(path: Path, key: Any, *, private: bool = False) -> str:
+    if private:
+        data = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    else:
+        data = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    path.write_bytes(data)
+    return str(path)
+
+
+def test_key_material_is_loaded_and_checked_at_start_up(tmp_path: Path) -> None:
+    """Issue 13, defect 6: a garbage key meant 401 for everyone; a private key dropped every handshake."""
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n")
+    cases = [
+        (("RS256",), str(garbage), "holds no key RS256 can verify with"),
+        (("RS256",), write_key(tmp_path / "private.pem", rsa_key, private=True), "holds a private key"),
+        (("ES256",), write_key(tmp_path / "rsa.pem", rsa_key), "holds no key ES256 can verify with"),
+        (("ES256", "RS256"), write_key(tmp_path / "ec.pem", ec_key), "holds no key RS256 can verify with"),
+        (("RS256",), str(tmp_path), "cannot read the JWT public key file"),
+    ]
+    for algorithms, path, fragment in cases:
+        with pytest.raises(SimutradorError) as info:
+            TokenVerifier(AuthSettings(jwt_algorithms=algorithms, jwt_public_key_file=path))
+        assert info.value.code is ErrorCode.VALIDATION_FAILED
+        assert fragment in info.value.message, (algorithms, info.value.message)
+        assert info.value.details == {"fields": ["jwt_public_key_file"]}
+    pem_secret = (tmp_path / "rsa.pem").read_text() + "x" * 40
+    with pytest.raises(SimutradorError) as info:
+        TokenVerifier(AuthSettings(jwt_secret=pem_secret))
+    assert "looks like a PEM or SSH key" in info.value.message
+    verifier = TokenVerifier(AuthSettings(jwt_algorithms=("ES256",), jwt_public_key_file=str(tmp_path / "ec.pem")))
+    assert verifier.verify(jwt.encode(claims(), ec_key, algorithm="ES256")).user_id == "alice"
+    other = ec.generate_private_key(ec.SECP256R1())
+    assert refused(verifier, jwt.encode(claims(), other, algorithm="ES256")) == "bad token signature"

@@ -7,11 +7,14 @@ checks the server's answer to it and that a well-behaved client is still served.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import jwt
 import pytest
 import trio
 
-from tests.ws.harness import CREATE, running_server
+from tests.ws.harness import CREATE, Harness, refused, running_server
 
 pytestmark = pytest.mark.anyio
 
@@ -59,3 +62,37 @@ async def test_an_integer_beyond_64_bits_in_metadata_is_refused_and_nothing_is_s
             listed = await client.request("list_sessions")
             assert listed["data"]["sessions"][0]["metadata"] == {"n": 2**63 - 1, "m": str(2**70)}
             assert (await client.request("delete_session", {"session_id": session_id}))["type"] == "session_deleted"
+
+
+def signed(harness: Harness, **claims: Any) -> str:
+    """A token signed with the server's own secret: only its claims are hostile."""
+    now = int(datetime.now(UTC).timestamp())
+    payload: dict[str, Any] = {"sub": "mallory", "iat": now, "exp": now + 3600, "aud": harness.auth.jwt_audience}
+    payload.update(claims)
+    return jwt.encode(payload, harness.auth.jwt_secret, algorithm="HS256")
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"exp": 10**13}, b"token expiry (exp) is out of range"),  # dropped the connection with no status
+        ({"exp": "9999999999"}, b"token expiry (exp) must be a number of seconds since 1970"),  # was accepted
+        (
+            {"nbf": int((datetime.now(UTC) + timedelta(hours=1)).timestamp())},
+            b"token not valid yet: its nbf (not before) is in the future",
+        ),
+        (
+            {"iat": int((datetime.now(UTC) + timedelta(hours=1)).timestamp())},
+            b"token issued in the future (iat); check the issuer's clock",
+        ),
+        ({"sub": "  "}, b"token subject must be 1-128 printable characters, not only spaces"),
+    ],
+)
+async def test_signed_tokens_with_hostile_claims_get_401_with_a_reason(claims: dict[str, Any], reason: bytes) -> None:
+    """Defect 5 (and the whitespace ``sub``, future ``nbf``/``iat``): every one a 401 that says why."""
+    with trio.fail_after(LIMIT):
+        async with running_server() as harness:
+            rejection = await refused(harness.port, "/ws/simulate?token=" + signed(harness, **claims))
+            assert (rejection.status_code, rejection.body) == (401, reason)
+            async with harness.connect() as client:  # and the server serves the next client
+                assert (await client.request("ping"))["type"] == "pong"
