@@ -252,7 +252,7 @@ def _wire_safe(value: Any, depth: int) -> Any:
         return format_datetime(value)
     try:
         return str(value)
-    except Exception:  # noqa: BLE001 - a value that cannot even be shown
+    except Exception:  # a value that cannot even be shown
         return f"<{type(value).__name__}>"
 
 

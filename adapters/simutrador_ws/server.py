@@ -27,11 +27,12 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Final
+from typing import Any, Final, cast
 from urllib.parse import parse_qs, urlsplit
 
 import trio
 import trio_websocket
+from wsproto.utilities import RemoteProtocolError
 
 from simutrador import Engine, ErrorCode, SimutradorError
 from simutrador_ws.auth import Identity, TokenVerifier
@@ -40,6 +41,7 @@ from simutrador_ws.envelope import CloseCode
 from simutrador_ws.metrics import Metrics
 from simutrador_ws.ratelimit import KeyedLimiter, TokenBucket
 from simutrador_ws.settings import ServerSettings
+from simutrador_ws.transport import open_websocket_request
 
 __all__ = ["HTTP_STATUS", "SimutradorServer", "run_server", "tune_garbage_collector"]
 
@@ -266,6 +268,9 @@ class SimutradorServer:
         self.verifier = verifier
         self.metrics = Metrics()
         self._ip_limiter = KeyedLimiter(settings.handshakes_per_second, settings.handshake_burst, clock)
+        self._clock = clock
+        self._next_failure_report = -math.inf
+        self._failures_unreported = 0
         self._per_user: Counter[str] = Counter()
         self._connections: set[_ConnectionIO] = set()
         self._handshaking = 0
@@ -329,10 +334,33 @@ class SimutradorServer:
         """
         try:
             await self._serve_stream(stream)
-        except Exception:
-            logger.exception("connection failed")
+        except Exception as exc:  # one connection's failure, whatever it is, stays its own
+            self._log_failure(exc)
         finally:
             await trio.aclose_forcefully(stream)
+
+    def _log_failure(self, exc: Exception) -> None:
+        """A client that resets or garbles its connection is DEBUG; anything else one WARNING a minute.
+
+        Before authentication anyone can make a connection fail, as often as they can
+        connect: a traceback per failure let one client write megabytes of log a second.
+        """
+        if _is_network_event(exc):
+            logger.debug("connection ended by the network or the client", exc_info=exc)
+            return
+        now = self._clock()
+        if now < self._next_failure_report:
+            self._failures_unreported += 1
+            logger.debug("connection failed", exc_info=exc)
+            return
+        logger.warning(
+            "connection failed: %s (%d more failures since the last report; each at DEBUG)",
+            _describe(exc),
+            self._failures_unreported,
+            exc_info=exc,
+        )
+        self._failures_unreported = 0
+        self._next_failure_report = now + _FAILURE_REPORT_INTERVAL
 
     async def _serve_stream(self, stream: trio.abc.Stream) -> None:
         settings = self.settings
@@ -344,10 +372,13 @@ class SimutradorServer:
         try:
             async with trio.open_nursery() as nursery:
                 with trio.move_on_after(settings.handshake_timeout) as deadline:
-                    request = await trio_websocket.wrap_server_stream(
+                    request = await open_websocket_request(
                         nursery, stream, message_queue_size=4, max_message_size=settings.hard_max_message_bytes
                     )
-                    accepted = await self._handshake(request, _peer_address(stream))
+                    if request is None:  # left, or no valid upgrade (wsproto answered 400)
+                        self.metrics.handshakes_refused["no_request"] += 1
+                    else:
+                        accepted = await self._handshake(request, _peer_address(stream))
                 if deadline.cancelled_caught:
                     self.metrics.handshakes_refused["timeout"] += 1
                 if accepted is None:
@@ -405,7 +436,12 @@ class SimutradorServer:
             raise _Refusal(429, "too many connection attempts", retry_after=wait, code="ip_rate_limit")
         if len(self._connections) >= settings.max_connections:
             raise _Refusal(503, "server at connection capacity", retry_after=1, code="capacity")
-        headers = {name.lower(): value for name, value in request.headers}
+        headers: dict[bytes, bytes] = {}
+        for raw_name, value in request.headers:
+            name = raw_name.lower()
+            if name in _SINGLE_HEADERS and name in headers:  # which one would count? neither
+                raise _Refusal(400, f"more than one {name.decode().title()} header", code="duplicate_header")
+            headers[name] = value
         origin = headers.get(b"origin")
         if settings.allowed_origins and origin is not None and origin.decode("latin-1") not in settings.allowed_origins:
             raise _Refusal(403, "origin not allowed")
@@ -422,6 +458,33 @@ class SimutradorServer:
                 code="user_connections",
             )
         return identity
+
+
+_SINGLE_HEADERS: Final = frozenset({b"origin", b"authorization"})
+_FAILURE_REPORT_INTERVAL: Final = 60.0
+_NETWORK_EVENTS: Final = (
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+    trio_websocket.ConnectionClosed,
+    trio_websocket.HandshakeError,
+    RemoteProtocolError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def _is_network_event(exc: BaseException) -> bool:
+    """True when `exc` (or every exception in its group) is the network or the client going away or garbling."""
+    if isinstance(exc, BaseExceptionGroup):
+        group = cast("BaseExceptionGroup[BaseException]", exc)
+        return all(_is_network_event(inner) for inner in group.exceptions)
+    return isinstance(exc, _NETWORK_EVENTS)
+
+
+def _describe(exc: BaseException) -> str:
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = cast("BaseExceptionGroup[BaseException]", exc).exceptions[0]
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
 def _token_of(query: str, authorization: bytes | None) -> str | None:

@@ -7,6 +7,9 @@ checks the server's answer to it and that a well-behaved client is still served.
 from __future__ import annotations
 
 import json
+import logging
+import socket
+import struct
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +17,7 @@ import jwt
 import pytest
 import trio
 
-from tests.ws.harness import CREATE, Harness, refused, running_server
+from tests.ws.harness import CREATE, Harness, fast_settings, raw_http, refused, running_server
 
 pytestmark = pytest.mark.anyio
 
@@ -96,3 +99,91 @@ async def test_signed_tokens_with_hostile_claims_get_401_with_a_reason(claims: d
             assert (rejection.status_code, rejection.body) == (401, reason)
             async with harness.connect() as client:  # and the server serves the next client
                 assert (await client.request("ping"))["type"] == "pong"
+
+
+def upgrade(target: str, *headers: bytes) -> bytes:
+    """A WebSocket upgrade request written by hand, with any headers (malformed ones included)."""
+    lines = [
+        f"GET {target} HTTP/1.1".encode(),
+        *headers,
+        b"Upgrade: websocket",
+        b"Connection: Upgrade",
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        b"Sec-WebSocket-Version: 13",
+    ]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def loud(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def reset_after(port: int, payload: bytes, *, read_first: bool = False) -> None:
+    """Send `payload` and abort the TCP connection with a reset (SO_LINGER 0), as a hostile client does."""
+    sock = trio.socket.socket()
+    await sock.connect(("127.0.0.1", port))
+    await sock.send(payload)
+    if read_first:
+        await sock.recv(1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+async def test_unauthenticated_clients_cannot_flood_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    """Defect 4: a bad Host header or a reset during the handshake logged a full ERROR traceback each."""
+    caplog.set_level(logging.DEBUG)
+    with trio.fail_after(LIMIT):
+        async with running_server() as harness:
+            token = harness.token()
+            for _ in range(20):
+                answer = await raw_http(
+                    harness.port, upgrade(f"/ws/simulate?token={token}", b"Host: \xff\xfe"), read_for=2
+                )
+                assert answer == b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n"
+                await reset_after(harness.port, upgrade(f"/ws/simulate?token={token}", b"Host: x"))
+                await reset_after(harness.port, upgrade("/ws/simulate?token=bad", b"Host: x"))
+            with trio.fail_after(5):
+                while harness.server.open_connections or harness.server.metrics.handshakes_refused["auth"] < 20:
+                    await trio.sleep(0.02)
+            async with harness.connect() as client:
+                assert (await client.request("ping"))["type"] == "pong"
+    assert loud(caplog) == []
+    assert any(r.levelno == logging.DEBUG and r.name == "simutrador_ws.server" for r in caplog.records)
+
+
+async def test_an_unexpected_failure_is_one_warning_a_minute(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with trio.fail_after(LIMIT):
+        async with running_server() as harness:
+
+            def broken(*_args: Any) -> Any:
+                raise RuntimeError("a bug in the handshake")
+
+            monkeypatch.setattr(harness.server, "_admit", broken)
+            for _ in range(10):
+                assert await raw_http(harness.port, upgrade(harness.target(), b"Host: x"), read_for=2) == b""
+    (warning,) = loud(caplog)
+    assert warning.getMessage().startswith("connection failed: RuntimeError: a bug in the handshake (0 more failures")
+    assert warning.exc_info is not None  # its traceback, once
+    later = [r for r in caplog.records if r.levelno == logging.DEBUG and r.getMessage() == "connection failed"]
+    assert len(later) == 9
+
+
+async def test_refusals_carry_a_reason_phrase_and_duplicate_credentials_are_refused() -> None:
+    with trio.fail_after(LIMIT):
+        async with running_server(settings=fast_settings(allowed_origins=("https://app.example",))) as harness:
+            unauthorized = await raw_http(harness.port, upgrade("/ws/simulate", b"Host: x"), read_for=2)
+            assert unauthorized.startswith(b"HTTP/1.1 401 Unauthorized\r\n")
+            assert unauthorized.endswith(b"\r\n\r\nmissing token")
+            bearer = f"Authorization: Bearer {harness.token()}".encode()
+            for headers in (
+                (b"Host: x", bearer, b"Authorization: Bearer " + harness.token("mallory").encode()),
+                (b"Host: x", b"Origin: https://app.example", b"Origin: https://evil.example"),
+            ):
+                answer = await raw_http(harness.port, upgrade(harness.target(), *headers), read_for=2)
+                name = headers[1].split(b":")[0]
+                assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer
+                assert answer.endswith(b"more than one " + name + b" header")
+            assert harness.server.metrics.handshakes_refused["duplicate_header"] == 2
