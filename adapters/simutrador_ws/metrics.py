@@ -30,6 +30,7 @@ class Metrics:
         self.connections_opened = 0
         self.connections_open = 0
         self.handshakes_refused: Counter[str] = Counter()
+        self.handshakes_pending = 0
         self.request_seconds: deque[float] = deque(maxlen=window)
         self.validation_seconds: deque[float] = deque(maxlen=window)
 
@@ -57,6 +58,7 @@ class Metrics:
             "connections_open": self.connections_open,
             "connections_opened": self.connections_opened,
             "handshakes_refused": dict(self.handshakes_refused),
+            "handshakes_pending": self.handshakes_pending,
             "request_latency": self._summary(self.request_seconds),
             "create_session_latency": self._summary(self.validation_seconds),
         }

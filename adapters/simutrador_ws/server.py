@@ -5,9 +5,12 @@ reports the bound port. It owns the listener loop (`trio.serve_listeners` with
 `trio_websocket.wrap_server_stream` per connection), so a malformed handshake or a
 bug in one connection drops only that connection, never the listener.
 
-Per connection, in order, all under one handshake deadline: read the HTTP upgrade;
-check the path; the per-IP handshake limiter (429 + Retry-After); the global
-connection cap (503); the Origin allow-list (403); the JWT (401); the per-user
+Per connection, in order: at accept, before any byte is read, the per-address
+connection counts (`simutrador_ws.admission`: too many from one address closes the
+connection; a full pending-handshake budget sheds the oldest pending handshake); then,
+under one handshake deadline: read the HTTP upgrade; check the path; the per-IP
+handshake limiter (429 + Retry-After); the global connection cap (503); duplicate
+credentials (400); the Origin allow-list (403); the JWT (401); the per-user
 connection cap of the plan (429); accept. Then a sans-I/O
 `simutrador_ws.connection.Connection` holds the protocol, and one nursery runs the
 reader (each message fed to it, what it emits sent at once; a client that stops
@@ -35,6 +38,7 @@ import trio_websocket
 from wsproto.utilities import RemoteProtocolError
 
 from simutrador import Engine, ErrorCode, SimutradorError
+from simutrador_ws.admission import Admission, Ticket
 from simutrador_ws.auth import Identity, TokenVerifier
 from simutrador_ws.connection import Connection
 from simutrador_ws.envelope import CloseCode
@@ -273,7 +277,11 @@ class SimutradorServer:
         self._failures_unreported = 0
         self._per_user: Counter[str] = Counter()
         self._connections: set[_ConnectionIO] = set()
-        self._handshaking = 0
+        self._admission = Admission(
+            max_pending=settings.max_pending_handshakes,
+            max_pending_per_address=settings.max_pending_handshakes_per_ip,
+            max_per_address=settings.max_connections_per_ip,
+        )
         self._stop = trio.Event()
         self.port: int | None = None
 
@@ -325,18 +333,34 @@ class SimutradorServer:
             if removed:
                 logger.info("expired %d sessions", removed)
 
-    async def handle_stream(self, stream: trio.abc.Stream) -> None:
-        """Serve one byte stream, start to end: handshake, then the connection until it closes.
+    @property
+    def pending_handshakes(self) -> int:
+        """Connections accepted whose handshake has not finished."""
+        return self._admission.pending
+
+    async def handle_stream(self, stream: trio.abc.Stream, *, address: str | None = None) -> None:
+        """Serve one byte stream, start to end: admission, handshake, then the connection until it closes.
 
         The listener calls it for each TCP connection; tests call it with one end of
-        ``trio.testing.memory_stream_pair``. Nothing raised here reaches the caller
-        (cancellation aside): a failure drops only this stream.
+        ``trio.testing.memory_stream_pair`` (and an `address` of their choosing: a
+        socket's peer address is read when None). Nothing raised here reaches the
+        caller (cancellation aside): a failure drops only this stream.
         """
+        shed = trio.CancelScope()
+        ticket = self._admission.arrive(address or _peer_address(stream), shed.cancel)
+        if isinstance(ticket, str):  # too many from this address: not one byte is read
+            self.metrics.handshakes_refused[ticket] += 1
+            logger.debug("closed a connection at accept: %s", ticket)
+            await trio.aclose_forcefully(stream)
+            return
+        self.metrics.handshakes_pending = self._admission.pending
         try:
-            await self._serve_stream(stream)
+            await self._serve_stream(stream, ticket, shed)
         except Exception as exc:  # one connection's failure, whatever it is, stays its own
             self._log_failure(exc)
         finally:
+            self._admission.leave(ticket)
+            self.metrics.handshakes_pending = self._admission.pending
             await trio.aclose_forcefully(stream)
 
     def _log_failure(self, exc: Exception) -> None:
@@ -362,48 +386,43 @@ class SimutradorServer:
         self._failures_unreported = 0
         self._next_failure_report = now + _FAILURE_REPORT_INTERVAL
 
-    async def _serve_stream(self, stream: trio.abc.Stream) -> None:
+    async def _serve_stream(self, stream: trio.abc.Stream, ticket: Ticket, shed: trio.CancelScope) -> None:
         settings = self.settings
-        if self._handshaking + len(self._connections) >= settings.max_connections + settings.handshake_burst:
-            self.metrics.handshakes_refused["overload"] += 1
-            return  # far over capacity: do not even read the request
-        self._handshaking += 1
         accepted: tuple[trio_websocket.WebSocketConnection, Identity] | None = None
-        try:
-            async with trio.open_nursery() as nursery:
-                with trio.move_on_after(settings.handshake_timeout) as deadline:
-                    request = await open_websocket_request(
-                        nursery, stream, message_queue_size=4, max_message_size=settings.hard_max_message_bytes
-                    )
-                    if request is None:  # left, or no valid upgrade (wsproto answered 400)
-                        self.metrics.handshakes_refused["no_request"] += 1
-                    else:
-                        accepted = await self._handshake(request, _peer_address(stream))
-                if deadline.cancelled_caught:
-                    self.metrics.handshakes_refused["timeout"] += 1
-                if accepted is None:
-                    nursery.cancel_scope.cancel()
-                    return
-                self._handshaking -= 1
-                ws, identity = accepted
-                connection = _ConnectionIO(
-                    self, ws, identity, Connection(self.engine, identity, settings=settings, metrics=self.metrics)
+        async with trio.open_nursery() as nursery:
+            with shed, trio.move_on_after(settings.handshake_timeout) as deadline:
+                request = await open_websocket_request(
+                    nursery, stream, message_queue_size=4, max_message_size=settings.hard_max_message_bytes
                 )
-                self._connections.add(connection)
-                self.metrics.connections_opened += 1
-                self.metrics.connections_open = len(self._connections)
-                try:
-                    await connection.run()
-                finally:
-                    self._connections.discard(connection)
-                    self._per_user[identity.user_id] -= 1
-                    if self._per_user[identity.user_id] <= 0:
-                        del self._per_user[identity.user_id]
-                    self.metrics.connections_open = len(self._connections)
-                    nursery.cancel_scope.cancel()
-        finally:
+                if request is None:  # left, or no valid upgrade (wsproto answered 400)
+                    self.metrics.handshakes_refused["no_request"] += 1
+                else:
+                    accepted = await self._handshake(request, ticket.key)
+            if shed.cancelled_caught:
+                self.metrics.handshakes_refused["shed"] += 1
+            elif deadline.cancelled_caught:
+                self.metrics.handshakes_refused["timeout"] += 1
             if accepted is None:
-                self._handshaking -= 1
+                nursery.cancel_scope.cancel()
+                return
+            self._admission.established(ticket)
+            self.metrics.handshakes_pending = self._admission.pending
+            ws, identity = accepted
+            connection = _ConnectionIO(
+                self, ws, identity, Connection(self.engine, identity, settings=settings, metrics=self.metrics)
+            )
+            self._connections.add(connection)
+            self.metrics.connections_opened += 1
+            self.metrics.connections_open = len(self._connections)
+            try:
+                await connection.run()
+            finally:
+                self._connections.discard(connection)
+                self._per_user[identity.user_id] -= 1
+                if self._per_user[identity.user_id] <= 0:
+                    del self._per_user[identity.user_id]
+                self.metrics.connections_open = len(self._connections)
+                nursery.cancel_scope.cancel()
 
     async def _handshake(
         self, request: trio_websocket.WebSocketRequest, address: str

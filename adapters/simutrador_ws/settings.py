@@ -38,6 +38,10 @@ def _whole(value: object) -> int:
 _WHOLE: Final = _whole
 
 
+def _at_least_one(value: object) -> int:
+    return parse_whole(value, minimum=1)
+
+
 @attrs.frozen(kw_only=True)
 class ServerSettings:
     """Transport concerns of the WebSocket server.
@@ -55,6 +59,14 @@ class ServerSettings:
         ping_timeout: Seconds a pong may take before the connection is closed.
         send_timeout: Seconds one outbound message may take to send.
         max_connections: Open connections the whole server accepts.
+        max_connections_per_ip: Connections one client address (an IPv4 address, an
+            IPv6 /64) may hold, pending and established, counted from accept; more are
+            closed at once, before any byte is read.
+        max_pending_handshakes: Connections still in their handshake, server-wide (a
+            budget apart from ``max_connections``); when full, the oldest is dropped to
+            admit a new one.
+        max_pending_handshakes_per_ip: Connections one client address may hold in their
+            handshake; more are closed at once.
         messages_per_second: Sustained messages per connection.
         message_burst: Burst of messages per connection.
         handshakes_per_second: Sustained handshakes per client IP (before auth).
@@ -80,6 +92,9 @@ class ServerSettings:
     ping_timeout: float = setting(10.0, _seconds)
     send_timeout: float = setting(10.0, _seconds)
     max_connections: int = setting(10_000, _WHOLE)
+    max_connections_per_ip: int = setting(256, _at_least_one)
+    max_pending_handshakes: int = setting(1024, _at_least_one)
+    max_pending_handshakes_per_ip: int = setting(32, _at_least_one)
     messages_per_second: float = setting(50.0, _seconds)
     message_burst: int = setting(100, _WHOLE)
     handshakes_per_second: float = setting(20.0, _seconds)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import trio
@@ -40,12 +41,14 @@ def new_server(settings: ServerSettings | None = None, engine: Engine | None = N
 
 
 @asynccontextmanager
-async def memory_stream(harness: Harness, *, lockstep: bool = False) -> AsyncIterator[trio.abc.Stream]:
-    """The client's end of a stream whose other end the server is serving."""
+async def memory_stream(
+    harness: Harness, *, lockstep: bool = False, address: str | None = None
+) -> AsyncIterator[trio.abc.Stream]:
+    """The client's end of a stream whose other end the server is serving (as if from `address`)."""
     pair = trio.testing.lockstep_stream_pair if lockstep else trio.testing.memory_stream_pair
     client_end, server_end = pair()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(harness.server.handle_stream, server_end)
+        nursery.start_soon(partial(harness.server.handle_stream, server_end, address=address))
         try:
             yield client_end
         finally:
@@ -66,11 +69,11 @@ async def websocket(stream: trio.abc.Stream, target: str) -> AsyncIterator[trio_
 
 @asynccontextmanager
 async def memory_client(
-    harness: Harness, user: str = "alice", plan: Plan = Plan.PROFESSIONAL, **token: Any
+    harness: Harness, user: str = "alice", plan: Plan = Plan.PROFESSIONAL, *, address: str | None = None, **token: Any
 ) -> AsyncIterator[Client]:
     """A JSON client (see `tests.ws.harness.Client`) connected and greeted, no socket."""
     target = harness.target(user, plan, **token)
-    async with memory_stream(harness) as stream, websocket(stream, target) as ws:
+    async with memory_stream(harness, address=address) as stream, websocket(stream, target) as ws:
         client = Client(ws)
         client.ready = await client.receive()
         assert client.ready["type"] == "connection_ready"

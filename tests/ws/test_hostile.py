@@ -187,3 +187,46 @@ async def test_refusals_carry_a_reason_phrase_and_duplicate_credentials_are_refu
                 assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer
                 assert answer.endswith(b"more than one " + name + b" header")
             assert harness.server.metrics.handshakes_refused["duplicate_header"] == 2
+
+
+async def idle_connections(port: int, source: str, count: int) -> list[trio.SocketStream]:
+    """`count` TCP connections from the loopback address `source` that never send a byte."""
+    return [await trio.open_tcp_stream("127.0.0.1", port, local_address=source) for _ in range(count)]
+
+
+async def test_idle_connections_cannot_lock_others_out_before_authenticating() -> None:
+    """Defect 1: 10,100 idle TCP connections from one address filled every slot (1 of 17 good clients got in).
+
+    Here the server has room for 100 + 150 connections (established + handshakes): 300 idle
+    connections from one address, then 10 addresses x 8 (more than the pending budget), all held
+    open; a good client from another address connects ten times, and gets in each time.
+    """
+    settings = fast_settings(
+        handshake_timeout=10.0,  # the production deadline: the idle ones stay for the whole test
+        max_connections=100,
+        handshake_burst=150,
+        max_connections_per_ip=20,
+        max_pending_handshakes_per_ip=8,
+        max_pending_handshakes=32,
+    )
+    held: list[trio.SocketStream] = []
+    with trio.fail_after(LIMIT):
+        async with running_server(settings=settings) as harness:
+            server = harness.server
+            try:
+                held += await idle_connections(harness.port, "127.0.0.2", 300)
+                for source in range(3, 13):
+                    held += await idle_connections(harness.port, f"127.0.0.{source}", 8)
+                await trio.sleep(0.5)  # every one accepted
+                for attempt in range(10):
+                    with trio.fail_after(2):
+                        async with harness.connect(f"good-{attempt}") as client:
+                            assert (await client.request("ping"))["type"] == "pong"
+                refused = server.metrics.handshakes_refused
+                assert refused["ip_pending"] == 300 - 8  # closed at accept: not one byte read
+                assert refused["shed"] == 8 + 10 * 8 - 32 + 1  # the oldest pending made room (for one good client too)
+                assert server.pending_handshakes == 31  # the budget, less the last good one, now established
+                assert server.metrics.connections_opened == 10
+            finally:
+                for stream in held:
+                    await trio.aclose_forcefully(stream)

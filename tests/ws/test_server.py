@@ -391,7 +391,14 @@ async def test_graceful_shutdown_closes_with_going_away() -> None:
 
 
 async def test_a_thousand_concurrent_clients() -> None:
-    settings = fast_settings(max_connections=5000, handshake_timeout=60, send_timeout=30)
+    settings = fast_settings(
+        max_connections=5000,
+        handshake_timeout=60,
+        send_timeout=30,
+        max_connections_per_ip=2000,  # all from 127.0.0.1
+        max_pending_handshakes_per_ip=2000,
+        max_pending_handshakes=2000,
+    )
     outcomes: list[str] = []
     with trio.fail_after(180):
         async with running_server(settings=settings) as harness:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import timedelta
 
@@ -146,5 +147,50 @@ def test_a_timer_message_waits_for_the_send_in_progress() -> None:
             assert types == ["connection_ready", "error"]  # in order, the expiry after the greeting
             assert json.loads(texts[1])["data"]["error_code"] == "AUTHENTICATION_FAILED"
             assert code == CloseCode.TOKEN_EXPIRED
+
+    autojump(main)
+
+
+async def closed_at_once(stream: trio.abc.Stream) -> bool:
+    """True when the server closed `stream` without waiting for a byte (EOF within a second)."""
+    with trio.move_on_after(1):
+        return await stream.receive_some() == b""
+    return False
+
+
+def test_connections_are_counted_per_address_from_accept_and_the_oldest_pending_is_shed() -> None:
+    """Issue 13, defect 1: idle connections from one address filled every slot before anyone authenticated."""
+    settings = ServerSettings(
+        port=0, max_connections_per_ip=4, max_pending_handshakes_per_ip=3, max_pending_handshakes=5
+    )
+    harness = new_server(settings)
+    server = harness.server
+
+    async def main() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            idle = [await stack.enter_async_context(memory_stream(harness, address="10.0.0.1")) for _ in range(3)]
+            over = await stack.enter_async_context(memory_stream(harness, address="10.0.0.1"))
+            assert await closed_at_once(over)  # a 4th pending from one address: closed before reading
+            assert server.metrics.handshakes_refused["ip_pending"] == 1
+            idle += [await stack.enter_async_context(memory_stream(harness, address="10.0.0.2")) for _ in range(2)]
+            assert server.pending_handshakes == 5  # the budget is full
+            async with memory_client(harness, address="10.0.0.3") as good:  # sheds the oldest idle one
+                assert (await good.request("ping"))["type"] == "pong"
+                assert await closed_at_once(idle[0])
+                assert server.metrics.handshakes_refused["shed"] == 1
+                assert not any([await closed_at_once(stream) for stream in idle[1:]])
+                assert server.pending_handshakes == 4
+            clients = [
+                await stack.enter_async_context(memory_client(harness, f"user-{i}", address="10.0.0.9"))
+                for i in range(4)
+            ]
+            assert server.open_connections == 4
+            assert await closed_at_once(await stack.enter_async_context(memory_stream(harness, address="10.0.0.9")))
+            assert server.metrics.handshakes_refused["ip_connections"] == 1
+            assert (await clients[0].request("ping"))["type"] == "pong"
+            await trio.sleep(settings.handshake_timeout)  # the idle ones time out; the clients stay
+            assert server.pending_handshakes == 0
+            assert server.metrics.handshakes_refused["timeout"] == 4
+            assert (await clients[3].request("ping"))["type"] == "pong"
 
     autojump(main)
