@@ -26,8 +26,8 @@ def minute() -> simulation.MinuteBars:
 
 
 @pytest.fixture(scope="module")
-def universe() -> simulation.DailyUniverse:
-    return simulation.DailyUniverse(50)
+def universe(tmp_path_factory: pytest.TempPathFactory) -> simulation.DailyUniverse:
+    return simulation.DailyUniverse(tmp_path_factory.mktemp("daily"), 50)
 
 
 def timed(benchmark: Any, key: str, call: Callable[[], simulation.Run]) -> simulation.Run:
@@ -92,11 +92,11 @@ def test_memory_per_concurrent_simulation() -> None:
     """1,000 simulations of one symbol stepped halfway through a year: the data held once, ≤ 10 KiB each beyond it."""
     figures = simulation.concurrent_memory(1000)
     print(
-        f"\nmemory per simulation, 1,000 concurrent: {figures.bytes_per_simulation:.0f} B traced "
-        f"({figures.engine_bytes_per_simulation:.0f} B through Engine sessions); shared data "
-        f"{figures.data_bytes:,} B held once (target <= 10,240 B)"
+        f"\nmemory per simulation, 1,000 concurrent: {figures.bytes_per_simulation:.0f} B traced, of which "
+        f"{figures.session_bytes:.0f} B the session; the bars ({figures.data_bytes:,} B) held once "
+        f"(target <= 10,240 B)"
     )
     limit = SPECS["sim.concurrent.memory"].limit
     assert limit is not None
-    assert figures.feeds == 1
+    assert figures.feeds_built == 0
     assert figures.bytes_per_simulation <= limit

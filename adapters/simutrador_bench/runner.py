@@ -384,16 +384,17 @@ def _backtrader_once(  # pragma: no cover - backtrader is not a dependency
 
 def _simulation_daily(profile: Profile, progress: Progress) -> list[Result]:
     count = profile.sim_daily_symbols
-    progress(f"{count} symbols' daily bars, 2016-2025, in one feed")
-    universe = simulation.DailyUniverse(count)
-    calls = [
-        simulation.daily_call(universe, lambda: simulation.do_nothing),
-        simulation.daily_call(universe, universe.buy_and_hold),
-        simulation.plain_hold_call(universe),
-    ]
-    progress(f"{universe.bars:,} bars over {universe.feed.total_ticks:,} ticks: do-nothing, buy-and-hold, plain loop")
-    nothing, hold, plain = simulation.alternate(calls, rounds=profile.sim_rounds, time_limit=profile.time_limit)
-    context = {"symbols": count, "ticks": universe.feed.total_ticks}
+    with tempfile.TemporaryDirectory(prefix="simutrador-bench-") as folder:
+        progress(f"writing {count} CSV files of daily bars, 2016-2025")
+        universe = simulation.DailyUniverse(Path(folder), count)
+        calls = [
+            simulation.daily_call(universe, lambda: simulation.do_nothing),
+            simulation.daily_call(universe, universe.buy_and_hold),
+            simulation.plain_hold_call(universe),
+        ]
+        progress(f"{universe.bars:,} bars: do-nothing, buy-and-hold, the plain loop in turn")
+        nothing, hold, plain = simulation.alternate(calls, rounds=profile.sim_rounds, time_limit=profile.time_limit)
+    context = {"symbols": count}
     held = _rate("sim.daily.hold", hold, **context)
     held.note = _same_work([hold, plain])
     return [
@@ -408,12 +409,12 @@ def _simulation_concurrent(profile: Profile, progress: Progress) -> list[Result]
     count = profile.sim_simulations
     progress(f"{count:,} simulations of AAPL's 2024 daily bars, each stepped halfway, in turn")
     figures = simulation.concurrent_memory(count)
-    context = {"simulations": count, "ticks_stepped": figures.ticks_stepped, "feeds": figures.feeds}
+    context = {"simulations": count, "ticks_stepped": figures.ticks_stepped, "feeds_built": figures.feeds_built}
     return [
         Result(key="sim.concurrent.memory", value=figures.bytes_per_simulation, extra=context),
-        Result(key="sim.concurrent.data", value=figures.data_bytes, extra={"feeds": figures.feeds}),
+        Result(key="sim.concurrent.session", value=figures.session_bytes, extra={"sessions": count}),
+        Result(key="sim.concurrent.data", value=figures.data_bytes),
         Result(key="sim.concurrent.vs_data", value=figures.data_bytes / figures.bytes_per_simulation),
-        Result(key="sim.concurrent.engine", value=figures.engine_bytes_per_simulation, extra=context),
     ]
 
 

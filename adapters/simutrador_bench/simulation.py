@@ -1,53 +1,52 @@
 """Simulation workloads (DESIGN §9): whole embedded runs, and the baselines they are compared with.
 
 Each ``*_call`` function builds its state first (bars generated, the shared feed
-built, one warm-up run) and returns the zero-argument callable to time: one whole run
-from a fresh session (or simulator) to its result, returning a `Run`. So
+built by one warm-up run) and returns the zero-argument callable to time: one whole
+run from a fresh session to its result, returning a `Run`. So
 ``benchmarks/test_simulation.py`` (pytest-benchmark) and ``simutrador bench`` time
-exactly the same code.
+exactly the same code. Like every adapter, this module uses only `simutrador`'s
+public API: each run goes through `Engine.create_session` and `run_simulation`.
 
 The workloads:
 
 - **One symbol, 1-minute bars** (`MinuteBars`: BTC-USD from 2025-10-01, which trades
-  every minute), run through the `Engine` as `simutrador.backtest` does: the SMA(10/30)
-  crossover of `SmaCrossover` (market orders, long/flat) and `do_nothing`.
+  every minute): the SMA(10/30) crossover of `SmaCrossover` (market orders,
+  long/flat) and `do_nothing`.
 - **Baselines on the same bars:** the same strategy as a plain-Python loop over floats
   (`plain_sma`, `plain_nothing`), backtesting.py (`backtesting_call`) and backtrader
   (`backtrader_call`) when they are installed. Every contender takes the same signals:
   backtesting.py's indicators are the same running means (`running_means`).
-- **50 symbols, 10 years of daily bars** (`DailyUniverse`), through `Simulator` and
-  `run_strategy` (a session refuses a range some of its symbols do not cover, and
-  symbols quoted in another currency; the simulator does not care): `do_nothing`,
-  `BuyAndHold`, and `plain_hold` as the baseline.
-- **Concurrent simulations of one symbol** (`concurrent_memory`): a thousand simulators
-  stepped halfway through a year of daily bars, all reading one shared feed.
+- **50 symbols, 10 years of daily bars** (`DailyUniverse`: synthetic CSV files in a
+  `DirectoryCatalog`, since a session needs every symbol to cover its range in
+  dollars): `do_nothing`, `BuyAndHold`, and `plain_hold` as the baseline.
+- **Concurrent simulations of one symbol** (`concurrent_memory`): a thousand sessions'
+  simulations stepped halfway through a year of daily bars, reading one shared feed.
 """
 
 from __future__ import annotations
 
+import csv
 import gc
 import importlib
 import importlib.util
 import math
+import random
 import statistics
 import sys
 import time
 import tracemalloc
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
 
-from simutrador import DAILY, Engine, SampleCatalog, SimulationHandle, StrategyContext, Tick
-from simutrador.data.catalog import Bar
-from simutrador.data.feed import BarFeed, FeedCache, build_feed
-from simutrador.simulation.config import Instrument, SimulationConfig
-from simutrador.simulation.runner import run_strategy
-from simutrador.simulation.simulator import Simulator
-from simutrador_bench.inprocess import sample_symbols, unlimited_settings
+from simutrador import DAILY, Bar, DirectoryCatalog, Engine, StrategyContext, Tick
+from simutrador_bench.inprocess import ticker, unlimited_settings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,6 +78,7 @@ __all__ = [
     "deep_size",
     "do_nothing",
     "engine_call",
+    "live_feeds",
     "plain_hold",
     "plain_hold_call",
     "plain_nothing",
@@ -86,14 +86,15 @@ __all__ = [
     "plain_sma",
     "plain_sma_call",
     "running_means",
+    "write_daily_folder",
 ]
 
 MINUTE_SYMBOL: Final = "BTC-USD"
 MINUTE_START: Final = datetime(2025, 10, 1, tzinfo=UTC)
 MAX_MINUTE_BARS: Final = 92 * 1440
 """BTC-USD's 1-minute bars in the sample (2025-10-01 to 2025-12-31, every minute)."""
-DAILY_START: Final = datetime(2016, 1, 4, tzinfo=UTC)
-DAILY_END: Final = datetime(2025, 12, 31, tzinfo=UTC)
+DAILY_START: Final = date(2016, 1, 4)
+DAILY_END: Final = date(2025, 12, 31)
 CAPITAL: Final = Decimal(1_000_000)
 """Starting cash of every run: one BTC-USD at a time, or 50 equal slices for buy-and-hold."""
 FAST: Final = 10
@@ -465,58 +466,92 @@ def backtrader_call(data: MinuteBars, kind: Kind) -> Callable[[], Run]:  # pragm
 # -- 50 symbols, 10 years of daily bars -------------------------------------------------------------
 
 
+def write_daily_folder(root: Path, count: int, start: date = DAILY_START, end: date = DAILY_END) -> None:
+    """Write `count` daily CSV files (weekdays from `start` to `end`) under `root`: seeded random walks.
+
+    Symbols are `inprocess.ticker` names (XAAA, XBAA...), prices start between 20 and
+    500 and move by up to 2 % a day, rounded to cents.
+    """
+    days = [start + timedelta(days=d) for d in range((end - start).days + 1)]
+    days = [day.isoformat() for day in days if day.weekday() < 5]
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        walk = random.Random(i)  # noqa: S311 - synthetic prices, not secrets
+        price = walk.uniform(20, 500)
+        rows: list[tuple[str, float, float, float, float, int]] = []
+        for day in days:
+            opened = price
+            price = max(1.0, price * (1 + walk.uniform(-0.02, 0.02)))
+            high, low = max(opened, price) * 1.005, min(opened, price) * 0.995
+            rows.append(
+                (day, round(opened, 2), round(high, 2), round(low, 2), round(price, 2), walk.randint(1000, 9000))
+            )
+        with (root / f"{ticker(i)}.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(("date", "open", "high", "low", "close", "volume"))
+            writer.writerows(rows)
+
+
 class DailyUniverse:
-    """The first `count` sample symbols' daily bars from 2016 to 2025, in one shared feed.
+    """`count` symbols' daily bars from 2016 to 2025, as CSV files under `root`, on an engine of their own.
+
+    Synthetic files (`write_daily_folder`) in a `DirectoryCatalog`: a session needs every
+    symbol to cover its range and to be quoted in dollars, which 50 of the sample's
+    symbols are not. The engine's feed cache holds the bars once for every run.
 
     Args:
-        count: How many symbols (at most the sample's 51).
+        root: An empty folder for the files (the caller removes it).
+        count: How many symbols.
         start: First day.
         end: Last day.
     """
 
-    def __init__(self, count: int, start: datetime = DAILY_START, end: datetime = DAILY_END) -> None:
-        catalog = SampleCatalog()
-        self.symbols = sample_symbols(count)
-        self.feed: BarFeed = build_feed(catalog, self.symbols, start, end, DAILY)
-        instruments: dict[str, Instrument] = {}
+    def __init__(self, root: Path, count: int, start: date = DAILY_START, end: date = DAILY_END) -> None:
+        write_daily_folder(root, count, start, end)
+        self.engine = Engine(unlimited_settings(), catalog=DirectoryCatalog(root, refresh_interval=3600))
+        self.start, self.end = start, end
+        self.symbols = tuple(ticker(i) for i in range(count))
+        begin, finish = datetime.combine(start, dtime(), UTC), datetime.combine(end, dtime(), UTC)
+        self.series = {s: tuple(self.engine.catalog.bars(s, begin, finish, DAILY)) for s in self.symbols}
+        self.lots: dict[str, Decimal] = {}
         for symbol in self.symbols:
-            info = catalog.symbol_info(symbol)
+            info = self.engine.catalog.symbol_info(symbol)
             assert info is not None
-            instruments[symbol] = Instrument(
-                symbol=symbol, price_increment=info.price_increment, lot_size=info.lot_size, timezone=info.timezone
-            )
-        self.instruments = instruments
-        self.config = SimulationConfig(session_id="daily", initial_capital=CAPITAL, instruments=instruments)
-        self.budget = CAPITAL * Decimal("0.9") / count  # a tenth kept back: fills are at the next open
-
-    @property
-    def bars(self) -> int:
+            self.lots[symbol] = info.lot_size
+        self.bars = sum(len(bars) for bars in self.series.values())
         """Bars in the range, every symbol's."""
-        return self.feed.total_bars
+        self.budget = CAPITAL * Decimal("0.9") / count  # a tenth kept back: fills are at the next open
 
     def buy_and_hold(self) -> BuyAndHold:
         """A fresh `BuyAndHold` of every symbol for an equal slice."""
-        return BuyAndHold({s: i.lot_size for s, i in self.instruments.items()}, self.budget)
+        return BuyAndHold(self.lots, self.budget)
 
     def rows(self) -> list[list[tuple[int, float, float, float]]]:
         """Per tick, each bar as (symbol index, open, close, lot size) floats, for `plain_hold`."""
-        index = {symbol: i for i, symbol in enumerate(self.symbols)}
-        lots = {s: float(i.lot_size) for s, i in self.instruments.items()}
-        series = self.feed.series
-        return [
-            [
-                (index[symbol], float(series[symbol][at].open), float(series[symbol][at].close), lots[symbol])
-                for symbol, at in slot
-            ]
-            for slot in self.feed.slots
-        ]
+        ticks: dict[datetime, list[tuple[int, float, float, float]]] = {}
+        for index, symbol in enumerate(self.symbols):
+            lot = float(self.lots[symbol])
+            for bar in self.series[symbol]:
+                ticks.setdefault(bar.timestamp, []).append((index, float(bar.open), float(bar.close), lot))
+        return [ticks[moment] for moment in sorted(ticks)]
 
 
 def daily_call(universe: DailyUniverse, strategy: Callable[[], object]) -> Callable[[], Run]:
-    """One whole run per call: a fresh `Simulator` on the shared feed, driven by `run_strategy`."""
+    """One whole embedded run per call: a session over every symbol of `universe`, a fresh `strategy()`."""
+    engine = universe.engine
 
     def run() -> Run:
-        result = run_strategy(Simulator(universe.config, universe.feed), strategy())
+        session = engine.create_session(
+            _USER,
+            symbols=universe.symbols,
+            start_date=universe.start,
+            end_date=universe.end,
+            initial_capital=CAPITAL,
+        )
+        try:
+            result = engine.run_simulation(_USER, session.session_id, strategy())
+        finally:
+            engine.delete_session(_USER, session.session_id)
         return Run(bars=universe.bars, orders=len(result.orders), fills=len(result.fills))
 
     run()
@@ -639,21 +674,22 @@ class ConcurrentFigures:
     """Memory of concurrent simulations of one symbol.
 
     Attributes:
-        simulations: Simulators alive at once.
+        simulations: Simulations alive at once.
         ticks_stepped: Ticks each was stepped through (half its year).
-        bytes_per_simulation: Python memory each holds beyond the shared data (tracemalloc).
-        data_bytes: The shared feed's size (bars, ticks, schedule): what a private copy would cost each.
-        feeds: Distinct feeds behind the simulators (1: every one reads the same object).
-        engine_bytes_per_simulation: The same through `Engine` sessions (`start_simulation`
-            handles), the session's own memory included; NaN when not measured.
+        bytes_per_simulation: Python memory each holds beyond the shared data (tracemalloc):
+            its session, simulator, account, equity curve so far, step handle.
+        session_bytes: The part of it a session alone holds (created, never started).
+        data_bytes: The bars' size: what a private copy would cost each simulation.
+        feeds_built: Bar feeds that came into being while the simulations were created (0:
+            every one reads the feed built before them).
     """
 
     simulations: int
     ticks_stepped: int
     bytes_per_simulation: float
+    session_bytes: float
     data_bytes: int
-    feeds: int
-    engine_bytes_per_simulation: float
+    feeds_built: int
 
 
 def _traced() -> int:
@@ -661,79 +697,59 @@ def _traced() -> int:
     return tracemalloc.get_traced_memory()[0]
 
 
-def concurrent_memory(count: int, *, symbol: str = "AAPL", year: int = 2024, engine: bool = True) -> ConcurrentFigures:
-    """Create `count` simulations of `symbol` over `year`'s daily bars and step each halfway, in turn.
+def live_feeds() -> int:
+    """How many bar feeds (the engine's shared, read-only bars of a session) exist in this process."""
+    gc.collect()
+    return sum(1 for item in gc.get_objects() if type(item).__name__ == "BarFeed")
 
-    Each simulation is what the engine builds per session: its own config and
-    instrument, a `Simulator` on the feed from a shared `FeedCache`, and a step
-    handle. Memory is Python's allocations (tracemalloc) after minus before, divided by
-    `count`; the feed is built before, so it is not in the difference. With `engine`,
-    the same again through `Engine.create_session` and `Engine.start_simulation`.
+
+def concurrent_memory(count: int, *, symbol: str = "AAPL", year: int = 2024) -> ConcurrentFigures:
+    """Start `count` simulations of `symbol` over `year`'s daily bars on one engine; step each halfway, in turn.
+
+    Each is a session (`Engine.create_session`) and its step handle
+    (`Engine.start_simulation`). Memory is Python's allocations (tracemalloc) after
+    minus before, divided by `count`; a first simulation, run before, built the feed.
+    Then `count` more sessions alone (never started) give the session's part.
 
     Raises:
-        AssertionError: When a simulator reads another feed than the first one.
+        AssertionError: When a simulation built a feed of its own (the bars held twice).
     """
-    catalog = SampleCatalog()
-    info = catalog.symbol_info(symbol)
-    assert info is not None
-    start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year, 12, 31, tzinfo=UTC)
-    feeds = FeedCache(catalog)
-    feed = feeds.get((symbol,), start, end, DAILY)
-    half = feed.total_ticks // 2
+    engine = Engine(unlimited_settings())
+    start, end = date(year, 1, 1), date(year, 12, 31)
 
-    def simulation(number: int) -> tuple[Simulator, SimulationHandle]:
-        instrument = Instrument(
-            symbol=symbol, price_increment=info.price_increment, lot_size=info.lot_size, timezone=info.timezone
+    def session() -> str:
+        made = engine.create_session(
+            _USER, symbols=symbol, start_date=start, end_date=end, initial_capital=Decimal(100_000)
         )
-        config = SimulationConfig(
-            session_id=f"session-{number}", initial_capital=Decimal(100_000), instruments={symbol: instrument}
-        )
-        simulator = Simulator(config, feeds.get((symbol,), start, end, DAILY))
-        return simulator, SimulationHandle(simulator)
+        return made.session_id
 
-    _, warm = simulation(-1)  # first-use caches (time zones, timeframes) are not the simulations' memory
-    warm.run_to_end()
+    first = engine.start_simulation(_USER, session()).run_to_end()  # builds the feed; warms first-use caches
+    half = first.ticks // 2
+    feeds = live_feeds()
+    assert feeds >= 1, "the first simulation's feed is alive"
     tracemalloc.start()
     try:
         before = _traced()
-        made = [simulation(i) for i in range(count)]
+        handles = [engine.start_simulation(_USER, session()) for _ in range(count)]
+        last: list[Tick | None] = [None] * count
         for _ in range(half):
-            for _, handle in made:
-                handle.step()
+            for index, handle in enumerate(handles):
+                last[index] = handle.step()
+        middle = _traced()
+        for _ in range(count):
+            session()
         after = _traced()
     finally:
         tracemalloc.stop()
-    distinct = len({id(simulator.feed) for simulator, _ in made})
-    assert all(simulator.feed is feed for simulator, _ in made), "every simulator must read the one shared feed"
-    assert all(simulator.sequence_id == half for simulator, _ in made)
+    built = live_feeds() - feeds
+    assert built == 0, f"{built} simulations built a feed of their own"
+    assert all(tick is not None and tick.sequence_id == half for tick in last)
+    begin, finish = datetime.combine(start, dtime(), UTC), datetime.combine(end, dtime(), UTC)
     return ConcurrentFigures(
         simulations=count,
         ticks_stepped=half,
-        bytes_per_simulation=(after - before) / count,
-        data_bytes=deep_size(feed),
-        feeds=distinct,
-        engine_bytes_per_simulation=_engine_memory(count, symbol, start, end, half) if engine else math.nan,
+        bytes_per_simulation=(middle - before) / count,
+        session_bytes=(after - middle) / count,
+        data_bytes=deep_size(tuple(engine.catalog.bars(symbol, begin, finish, DAILY))),
+        feeds_built=built,
     )
-
-
-def _engine_memory(count: int, symbol: str, start: datetime, end: datetime, half: int) -> float:
-    engine = Engine(unlimited_settings())
-
-    def handle() -> SimulationHandle:
-        session = engine.create_session(
-            _USER, symbols=symbol, start_date=start, end_date=end, initial_capital=Decimal(100_000)
-        )
-        return engine.start_simulation(_USER, session.session_id)
-
-    handle().run_to_end()  # builds the engine's shared feed and warms its caches
-    tracemalloc.start()
-    try:
-        before = _traced()
-        handles = [handle() for _ in range(count)]
-        for _ in range(half):
-            for each in handles:
-                each.step()
-        after = _traced()
-    finally:
-        tracemalloc.stop()
-    return (after - before) / count

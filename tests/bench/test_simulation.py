@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 import math
+from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import attrs
 import pytest
@@ -84,16 +86,31 @@ def test_peers_are_reported_as_available_or_not() -> None:
     assert isinstance(simulation.backtrader_available(), bool)
 
 
-def test_daily_universe_buy_and_hold_matches_the_plain_loop() -> None:
-    universe = simulation.DailyUniverse(4)
-    assert universe.symbols == ("AAPL", "ABNB", "ADA-USD", "ADBE")
-    assert universe.bars > 4 * 2000  # ABNB lists in 2020; ADA-USD trades every day from 2017
-    assert universe.budget == simulation.CAPITAL * Decimal("0.9") / 4
+def test_daily_universe_buy_and_hold_matches_the_plain_loop(tmp_path: Path) -> None:
+    universe = simulation.DailyUniverse(tmp_path, 3, start=date(2024, 1, 1), end=date(2024, 12, 31))
+    assert universe.symbols == ("XAAA", "XBAA", "XCAA")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["XAAA.csv", "XBAA.csv", "XCAA.csv"]
+    assert universe.bars == 3 * 262  # the weekdays of 2024
+    assert universe.budget == simulation.CAPITAL * Decimal("0.9") / 3
+    assert len(universe.rows()) == 262
     nothing = simulation.daily_call(universe, lambda: simulation.do_nothing)()
     hold = simulation.daily_call(universe, universe.buy_and_hold)()
     plain = simulation.plain_hold_call(universe)()
     assert nothing == simulation.Run(universe.bars, 0, 0)
-    assert hold == plain == simulation.Run(universe.bars, 4, 4)
+    assert hold == plain == simulation.Run(universe.bars, 3, 3)
+    assert universe.engine.live_session_count == 0  # each run's session is deleted after it
+
+
+def test_daily_files_are_seeded_random_walks(tmp_path: Path) -> None:
+    simulation.write_daily_folder(tmp_path / "a", 2, date(2024, 1, 1), date(2024, 1, 7))
+    simulation.write_daily_folder(tmp_path / "b", 2, date(2024, 1, 1), date(2024, 1, 7))
+    first = (tmp_path / "a" / "XBAA.csv").read_text().splitlines()
+    assert first == (tmp_path / "b" / "XBAA.csv").read_text().splitlines()
+    assert first[0] == "date,open,high,low,close,volume"
+    assert [row.split(",")[0] for row in first[1:]] == [f"2024-01-0{d}" for d in range(1, 6)]
+    for row in first[1:]:
+        opened, high, low, close = (float(v) for v in row.split(",")[1:5])
+        assert low <= min(opened, close) <= max(opened, close) <= high
 
 
 def test_alternate_takes_turns_and_stops_at_its_limits() -> None:
@@ -124,14 +141,15 @@ def test_deep_size_counts_shared_objects_once() -> None:
 
 
 def test_concurrent_simulations_share_one_feed() -> None:
+    feeds = simulation.live_feeds()
     figures = simulation.concurrent_memory(40)
     assert figures.simulations == 40
-    assert figures.feeds == 1
+    assert figures.feeds_built == 0
     assert figures.ticks_stepped == 131  # half of 2024's 262 weekdays (the sample keeps no holidays)
-    assert 500 < figures.bytes_per_simulation < figures.data_bytes / 4
+    assert figures.session_bytes < figures.bytes_per_simulation < figures.data_bytes / 4
+    assert figures.session_bytes > 100
     assert figures.data_bytes > 100_000
-    assert figures.bytes_per_simulation < figures.engine_bytes_per_simulation < 4 * figures.bytes_per_simulation
-    assert math.isnan(simulation.concurrent_memory(5, engine=False).engine_bytes_per_simulation)
+    assert simulation.live_feeds() == feeds  # the engine and its feed went with the function
 
 
 def test_run_simulation_steps_reports_every_figure() -> None:
@@ -150,9 +168,9 @@ def test_run_simulation_steps_reports_every_figure() -> None:
         "sim.daily.plain",
         "sim.daily.vs_plain",
         "sim.concurrent.memory",
+        "sim.concurrent.session",
         "sim.concurrent.data",
         "sim.concurrent.vs_data",
-        "sim.concurrent.engine",
     }
     if simulation.backtesting_available():
         expected |= {"sim.sma.backtesting", "sim.sma.vs_backtesting", "sim.nothing.backtesting"}
@@ -172,8 +190,9 @@ def test_run_simulation_steps_reports_every_figure() -> None:
     assert len(ratios) == 2
     assert results["sim.sma.vs_plain"].value == pytest.approx(sum(ratios) / 2)  # the median of two
     assert results["sim.daily.hold"].extra["symbols"] == 4
+    assert results["sim.daily.hold"].extra["orders"] == 4
     assert results["sim.daily.hold"].note == ""
-    assert results["sim.concurrent.memory"].extra["feeds"] == 1
+    assert results["sim.concurrent.memory"].extra["feeds_built"] == 0
     assert results["sim.concurrent.memory"].verdict == "pass"
     assert results["sim.concurrent.vs_data"].value > 4  # a private copy each would cost far more
     assert "SMA(10/30) crossover" in report.format_table()
