@@ -234,12 +234,12 @@ def test_session_settings_refuse_non_int_counts() -> None:
 
 
 def test_session_settings_convert_capital() -> None:
-    s = SessionSettings(min_initial_capital="1500.50", max_initial_capital=2000000)
+    s = SessionSettings(min_initial_capital="1500.50", max_initial_capital=2000000)  # pyright: ignore[reportArgumentType]
     assert s.min_initial_capital == Decimal("1500.50")
     assert s.max_initial_capital == Decimal(2000000)
-    assert SessionSettings(min_initial_capital=1000.1).min_initial_capital == Decimal("1000.1")
+    assert SessionSettings(min_initial_capital=1000.1).min_initial_capital == Decimal("1000.1")  # pyright: ignore[reportArgumentType]
     with pytest.raises(TypeError, match="boolean"):
-        SessionSettings(min_initial_capital=True)
+        SessionSettings(min_initial_capital=True)  # pyright: ignore[reportArgumentType]
 
 
 def test_min_capital_equal_to_max_is_allowed() -> None:

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -433,7 +434,7 @@ class TestTimeframes:
             ({"warmup_bars": 100_001}, "warmup_bars", "warmup_bars must be at most 100,000"),
         ],
     )
-    def test_malformed_timeframe_and_warmup(self, fields: dict[str, object], field: str, message: str) -> None:
+    def test_malformed_timeframe_and_warmup(self, fields: dict[str, Any], field: str, message: str) -> None:
         with pytest.raises(SimutradorError) as info:
             self.engine().create_session(
                 "alice",

@@ -299,7 +299,8 @@ def test_canceling_a_partly_filled_entry_keeps_the_exits_of_what_it_bought() -> 
     sim.advance()
     sim.submit(buy(150, time_in_force="gtc", stop_loss=100, take_profit=108))
     sim.advance()
-    events = sim.cancel("o-1")
-    assert [(type(e), e.order.order_id) for e in events] == [(OrderCanceled, "o-1")]
+    [canceled] = sim.cancel("o-1")
+    assert isinstance(canceled, OrderCanceled)
+    assert canceled.order.order_id == "o-1"
     assert [(o.order_id, o.quantity) for o in sim.open_orders()] == [("o-1-sl", D(100)), ("o-1-tp", D(100))]
     assert sim.position("X").quantity == D(100)
