@@ -157,6 +157,7 @@ class Account:
         self.cash = initial_cash
         self.leverage = leverage
         self.positions: dict[str, PositionState] = {}
+        self.held: dict[str, PositionState] = {}  # the positions that are not flat
         self.total_commission = _ZERO
         self.bought = _ZERO
         self.sold = _ZERO
@@ -178,8 +179,14 @@ class Account:
         self.cash -= value + commission
         self.total_commission += commission
         position = self.position(symbol)
-        position.price = price if not position.price else position.price
-        return position.apply(signed_quantity, price)
+        if not position.quantity:  # opening: its last mark (if any) is from when it was last held
+            position.price = price
+        realized = position.apply(signed_quantity, price)
+        if position.quantity:
+            self.held[symbol] = position
+        else:
+            self.held.pop(symbol, None)
+        return realized
 
     def mark(self, closes: Mapping[str, Decimal]) -> None:
         """Mark the positions in `closes` at those prices."""
@@ -192,12 +199,12 @@ class Account:
     @property
     def equity(self) -> Decimal:
         """Cash plus the market value of every position."""
-        return self.cash + sum((p.quantity * p.price for p in self.positions.values() if p.quantity), _ZERO)
+        return self.cash + sum((p.quantity * p.price for p in self.held.values()), _ZERO)
 
     @property
     def gross_exposure(self) -> Decimal:
         """Σ |quantity x last price| over all positions."""
-        return sum((abs(p.quantity * p.price) for p in self.positions.values() if p.quantity), _ZERO)
+        return sum((abs(p.quantity * p.price) for p in self.held.values()), _ZERO)
 
     def buying_power(self, reserved: Decimal = _ZERO) -> Decimal:
         """What new gross exposure the account can still take: ``equity x leverage - exposure - reserved``."""

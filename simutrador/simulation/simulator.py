@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import itertools
 from array import array
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import ROUND_FLOOR, Decimal
 from functools import cache
-from typing import Final
+from typing import Any, Final, cast
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -73,6 +74,10 @@ __all__ = ["FillTiming", "Instrument", "SimulationConfig", "Simulator"]
 _ZERO: Final = Decimal(0)
 _HUNDRED: Final = Decimal(100)
 _BPS: Final = Decimal(10_000)
+
+
+_new: Final = cast("Callable[[type[Any], tuple[Any, ...]], Any]", tuple.__new__)  # pyright: ignore[reportUnknownMemberType]
+"""Builds a tick's named tuples without their generated ``__new__`` (a Python call each, once per tick)."""
 
 
 @cache
@@ -288,7 +293,7 @@ class Simulator:
             return [SimulationCompleted(result=self._result)]
         self._index = index
         events: list[Event] = []
-        positions = self.account.positions
+        held_positions = self.account.held
         slot = self._slots[index]
         if len(slot) == 1:  # one symbol trades at this tick: the common case, kept lean
             symbol, bar_index = slot[0]
@@ -296,14 +301,14 @@ class Simulator:
             self._last[symbol] = bar_index
             if self._working[symbol]:
                 self._match_symbol(symbol, bar, bar_index, index, events)
-            if positions:
-                held = positions.get(symbol)
+            if held_positions:
+                held = held_positions.get(symbol)
                 if held is not None:
                     held.price = bar.close
                 equity = self._record_equity()
             else:
                 equity = self._record_cash()
-            events.append(TickAdvanced(Tick(self._ticks[index], index + 1, {symbol: bar}), equity))
+            events.append(_new(TickAdvanced, (_new(Tick, (self._ticks[index], index + 1, {symbol: bar})), equity)))
             return events
         series = self._series
         last = self._last
@@ -315,11 +320,11 @@ class Simulator:
             last[symbol] = bar_index
             if working[symbol]:
                 self._match_symbol(symbol, bar, bar_index, index, events)
-            if positions:
-                held = positions.get(symbol)
+            if held_positions:
+                held = held_positions.get(symbol)
                 if held is not None:
                     held.price = bar.close
-        equity = self._record_equity() if positions else self._record_cash()
+        equity = self._record_equity() if held_positions else self._record_cash()
         events.append(TickAdvanced(Tick(self._ticks[index], index + 1, bars), equity))
         return events
 
@@ -672,16 +677,11 @@ class Simulator:
         return cash
 
     def _record_equity(self) -> Decimal:
-        account = self.account
-        exposed = False
-        equity = account.cash
-        for position in account.positions.values():
-            if position.quantity:
-                exposed = True
-                equity += position.quantity * position.price
+        equity = self.account.cash
+        for position in self.account.held.values():
+            equity += position.quantity * position.price
         self._equity.append(float(equity))
-        if exposed:
-            self._exposed += 1
+        self._exposed += 1
         return equity
 
     def _finish(self) -> SimulationResult:
