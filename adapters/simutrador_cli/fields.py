@@ -18,7 +18,27 @@ import click
 
 from simutrador.codec import canonical_fields
 
-__all__ = ["load_request_file", "merge_fields"]
+__all__ = ["load_request_file", "merge_fields", "session_options"]
+
+
+_SESSION_OPTIONS = (
+    click.option("--symbols", help="Comma-separated symbols, e.g. AAPL,MSFT."),
+    click.option("--start", help="First day (YYYY-MM-DD)."),
+    click.option("--end", help="Last day (YYYY-MM-DD)."),
+    click.option("--capital", help="Initial capital, e.g. 100000."),
+    click.option("--timeframe", help="Bar size: 1min 5min 15min 30min 1h 2h 4h daily weekly monthly."),
+    click.option(
+        "--config", type=click.Path(dir_okay=False, path_type=Path), help="A .toml or .json file of session fields."
+    ),
+    click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Your own data folder."),
+)
+
+
+def session_options(function: Any) -> Any:
+    """Add --symbols, --start, --end, --capital, --timeframe, --config and --data-dir (``run`` and ``sweep``)."""
+    for option in reversed(_SESSION_OPTIONS):
+        function = option(function)
+    return function
 
 
 def load_request_file(path: Path) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import click
 from simutrador import DirectoryCatalog, Engine, SimulationResult, SimutradorError
 from simutrador.codec import result_to_wire
 from simutrador_cli.exitcodes import EXIT_STRATEGY, EXIT_USAGE, exit_code_for
-from simutrador_cli.fields import load_request_file, merge_fields
+from simutrador_cli.fields import load_request_file, merge_fields, session_options
 from simutrador_cli.render import format_error, format_table
 from simutrador_cli.report import write_run_report
 
@@ -150,15 +150,7 @@ def _session_fields(defaults: Mapping[str, Any], config: Path | None, flags: Map
 
 @click.command()
 @click.argument("strategy_file", metavar="STRATEGY")
-@click.option("--symbols", help="Comma-separated symbols, e.g. AAPL,MSFT.")
-@click.option("--start", help="First day (YYYY-MM-DD).")
-@click.option("--end", help="Last day (YYYY-MM-DD).")
-@click.option("--capital", help="Initial capital, e.g. 100000.")
-@click.option("--timeframe", help="Bar size: 1min 5min 15min 30min 1h 2h 4h daily weekly monthly.")
-@click.option(
-    "--config", type=click.Path(dir_okay=False, path_type=Path), help="A .toml or .json file of session fields."
-)
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Your own data folder.")
+@session_options
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON document (the full result) on stdout.")
 @click.option(
     "--report",

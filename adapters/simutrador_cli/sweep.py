@@ -20,7 +20,7 @@ import click
 from simutrador import DirectoryCatalog, SimutradorError
 from simutrador.sweeps import FactoryRef, SweepResult, parse_grid_spec, sweep
 from simutrador_cli.exitcodes import EXIT_USAGE, exit_code_for
-from simutrador_cli.fields import load_request_file, merge_fields
+from simutrador_cli.fields import load_request_file, merge_fields, session_options
 from simutrador_cli.render import format_error, format_table
 from simutrador_cli.run import load_module, session_defaults
 
@@ -78,15 +78,7 @@ def _table(result: SweepResult, metric: str, top: int) -> str:
 @click.command("sweep")
 @click.argument("strategy_file", metavar="STRATEGY")
 @click.option("--grid", "grid_specs", multiple=True, help="name=start:stop:step or name=v1,v2 (repeat per parameter).")
-@click.option("--symbols", help="Comma-separated symbols.")
-@click.option("--start", help="First day (YYYY-MM-DD).")
-@click.option("--end", help="Last day (YYYY-MM-DD).")
-@click.option("--capital", help="Initial capital.")
-@click.option("--timeframe", help="Bar size: 1min ... daily weekly monthly.")
-@click.option(
-    "--config", type=click.Path(dir_okay=False, path_type=Path), help="A .toml or .json file of session fields."
-)
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Your own data folder.")
+@session_options
 @click.option("--executor", type=click.Choice(["processes", "serial", "ray"]), default="processes", show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Workers [default: the CPUs].")
 @click.option("--ray", "ray_address", default=None, help="A Ray cluster's address (implies --executor ray).")
