@@ -13,7 +13,7 @@ from pathlib import Path
 import attrs
 import trio
 
-from simutrador_bench import inprocess, simulation, wire
+from simutrador_bench import inprocess, simulation, sweeps, wire
 from simutrador_bench.report import Report, Result, percentile
 from simutrador_bench.serverproc import raise_open_files_limit
 
@@ -418,6 +418,32 @@ def _simulation_concurrent(profile: Profile, progress: Progress) -> list[Result]
     ]
 
 
+def _sweeps(profile: Profile, progress: Progress) -> list[Result]:
+    executors = ["processes", "ray"] if sweeps.ray_available() and profile.name != "quick" else ["processes"]
+    progress("serial baseline")
+    one_run = min(sweeps.time_sweep("serial", 1, runs=1).seconds for _ in range(3))  # the first also loads the data
+    serial = sweeps.time_sweep("serial", 1)
+    results = [Result(key="sweep.serial", value=serial.rate, samples=[serial.seconds], extra={"runs": serial.runs})]
+    for executor in executors:
+        for workers in (1, 2):
+            progress(f"{executor}, {workers} worker(s)")
+            timing = sweeps.time_sweep(executor, workers)
+            same = timing.digests == serial.digests
+            results.append(
+                Result(
+                    key=f"sweep.{executor}.{workers}",
+                    value=timing.rate,
+                    samples=[timing.seconds],
+                    errors=0 if same else 1,
+                    note="" if same else f"{executor} digests differ from the serial run's",
+                    extra={"vs_serial": timing.rate / serial.rate, "same_digests": same},
+                )
+            )
+        start = sweeps.time_sweep(executor, 2, runs=1).seconds - one_run
+        results.append(Result(key=f"sweep.start.{executor}", value=max(start, 0.0), extra={"one_run_serial": one_run}))
+    return results
+
+
 STEPS: tuple[Step, ...] = (
     Step("inproc.floor", "floor: frozen attrs object in a dict", _floor),
     Step("inproc.create", "create_session in-process, 1/5/50 symbols", _create),
@@ -435,6 +461,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step("simulation.daily", "simulation, 50 symbols x 10 years daily: do-nothing and buy-and-hold", _simulation_daily),
     Step("simulation.concurrent", "1,000 concurrent simulations: memory per simulation", _simulation_concurrent),
+    Step("sweep", "sweeps: runs/s of a 100-run grid by executor and workers, start costs", _sweeps),
 )
 """The suite, in order."""
 

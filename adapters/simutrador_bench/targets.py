@@ -286,5 +286,18 @@ SPECS: Final[dict[str, Spec]] = _specs(
         unit="x",
         higher_is_better=True,
     ),
+    Spec(key="sweep.serial", title="sweep: a 100-run grid, serial (baseline)", unit="runs/s", higher_is_better=True),
+    *(
+        Spec(
+            key=f"sweep.{executor}.{workers}",
+            title=f"sweep: a 100-run grid, {executor}, {workers} worker{'s' if workers > 1 else ''} (start included)",
+            unit="runs/s",
+            higher_is_better=True,
+        )
+        for executor in ("processes", "ray")
+        for workers in (1, 2)
+    ),
+    Spec(key="sweep.start.processes", title="sweep: fixed cost of starting the process pool (2 workers)", unit="s"),
+    Spec(key="sweep.start.ray", title="sweep: fixed cost of starting a local Ray instance (2 workers)", unit="s"),
 )
 """Every figure, by key, in report order."""
