@@ -47,6 +47,7 @@ class Profile:
         sim_rounds: Rounds of each simulation figure (each contender once per round, in turn).
         sim_daily_symbols: Symbols of the daily simulations (10 years each).
         sim_simulations: Concurrent simulations held for memory per simulation.
+        sweep_runs: Runs of the sweep grids (the figures are for 100).
     """
 
     name: str
@@ -65,6 +66,7 @@ class Profile:
     sim_rounds: int = 5
     sim_daily_symbols: int = 50
     sim_simulations: int = 1000
+    sweep_runs: int = sweeps.GRID_RUNS
 
 
 QUICK = Profile(
@@ -422,12 +424,12 @@ def _sweeps(profile: Profile, progress: Progress) -> list[Result]:
     executors = ["processes", "ray"] if sweeps.ray_available() and profile.name != "quick" else ["processes"]
     progress("serial baseline")
     one_run = min(sweeps.time_sweep("serial", 1, runs=1).seconds for _ in range(3))  # the first also loads the data
-    serial = sweeps.time_sweep("serial", 1)
+    serial = sweeps.time_sweep("serial", 1, runs=profile.sweep_runs)
     results = [Result(key="sweep.serial", value=serial.rate, samples=[serial.seconds], extra={"runs": serial.runs})]
     for executor in executors:
         for workers in (1, 2):
             progress(f"{executor}, {workers} worker(s)")
-            timing = sweeps.time_sweep(executor, workers)
+            timing = sweeps.time_sweep(executor, workers, runs=profile.sweep_runs)
             same = timing.digests == serial.digests
             results.append(
                 Result(

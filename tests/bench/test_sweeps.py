@@ -18,7 +18,7 @@ def test_time_sweep_agrees_across_executors() -> None:
 
 
 def test_the_sweep_step_reports_each_figure() -> None:
-    report = runner.run(attrs.evolve(TINY, name="quick"), only=["sweep"])
+    report = runner.run(attrs.evolve(TINY, name="quick", sweep_runs=4), only=["sweep"])
     results = report.by_key()
     assert {"sweep.serial", "sweep.processes.1", "sweep.processes.2", "sweep.start.processes"} <= set(results)
     assert all(results[k].errors == 0 for k in results)
