@@ -32,13 +32,12 @@ from functools import cache
 from typing import Any, Final, cast
 from zoneinfo import ZoneInfo
 
-import attrs
-
 from simutrador.data.catalog import Bar
 from simutrador.data.feed import BarFeed
 from simutrador.data.timeframes import parse_timeframe
 from simutrador.errors import ErrorCode, SimutradorError
 from simutrador.simulation.account import Account, Position
+from simutrador.simulation.brackets import choose_exit, exit_on_entry_bar, exit_specs, filled_at_close, new_exit
 from simutrador.simulation.config import FillTiming, Instrument, SimulationConfig
 from simutrador.simulation.events import (
     AccountUpdated,
@@ -55,7 +54,7 @@ from simutrador.simulation.events import (
     TickAdvanced,
 )
 from simutrador.simulation.intake import order_record
-from simutrador.simulation.matching import FillReason, IntrabarPolicy, Match, apply_slippage, match_order
+from simutrador.simulation.matching import FillReason, Match, apply_slippage, match_order
 from simutrador.simulation.metrics import compute_metrics
 from simutrador.simulation.orders import (
     Order,
@@ -430,24 +429,8 @@ class Simulator:
     ) -> Decimal | None:
         """Match a bracket's stop-loss and take-profit on one bar; one fills at most."""
         stop, target = (first, second) if first.type is OrderType.STOP else (second, first)
-        hit_stop = match_order(stop, bar, self.config.intrabar)
-        hit_target = match_order(target, bar, self.config.intrabar)
-        if hit_stop.price is not None and hit_target.price is not None:
-            if hit_stop.at_open:
-                chosen, match = stop, hit_stop
-            elif hit_target.at_open:
-                chosen, match = target, hit_target
-            elif self.config.intrabar is IntrabarPolicy.PESSIMISTIC:
-                chosen, match = stop, attrs.evolve(hit_stop, ambiguous=True)
-            else:
-                chosen, match = target, attrs.evolve(hit_target, ambiguous=True)
-        elif hit_stop.price is not None:
-            chosen, match = stop, hit_stop
-        elif hit_target.price is not None:
-            chosen, match = target, hit_target
-        else:
-            return budget
-        return self._execute(chosen, match, bar, bar_index, events, budget)
+        choice = choose_exit(stop, target, bar, self.config.intrabar)
+        return budget if choice is None else self._execute(choice[0], choice[1], bar, bar_index, events, budget)
 
     def _after_bar(
         self, record: OrderRecord, bar: Bar, bar_index: int, instrument: Instrument, events: list[Event]
@@ -559,36 +542,12 @@ class Simulator:
         events: list[Event],
         budget: Decimal | None,
     ) -> Decimal | None:
-        exit_side = OrderSide.SELL if entry.side is OrderSide.BUY else OrderSide.BUY
-        specs = (
-            (f"{entry.order_id}-sl", OrderType.STOP, None, entry.stop_loss),
-            (f"{entry.order_id}-tp", OrderType.LIMIT, entry.take_profit, None),
-        )
         children: list[OrderRecord] = []
-        for order_id, kind, limit, stop in specs:
-            if limit is None and stop is None:
-                continue
-            child = self._orders.get(order_id)
+        for spec in exit_specs(entry):
+            child = self._orders.get(spec[0])
             if child is None:
-                child = OrderRecord(
-                    order_id=order_id,
-                    symbol=entry.symbol,
-                    side=exit_side,
-                    type=kind,
-                    quantity=quantity,
-                    limit_price=limit,
-                    stop_price=stop,
-                    time_in_force=TimeInForce.GTC,
-                    expire_at=None,
-                    stop_loss=None,
-                    take_profit=None,
-                    submitted_at=bar.timestamp,
-                    submitted_index=self._index,
-                    sequence=next(self._sequence),
-                    parent_id=entry.order_id,
-                )
-                child.move(OrderStatus.ACCEPTED)
-                self._orders[order_id] = child
+                child = new_exit(entry, spec, quantity, bar.timestamp, self._index, next(self._sequence))
+                self._orders[child.order_id] = child
                 self._working[entry.symbol].append(child)
                 events.append(OrderAccepted(order=child.snapshot()))
             elif child.is_open:
@@ -598,46 +557,16 @@ class Simulator:
             children.append(child)
         if len(children) == 2:
             children[0].oco_id, children[1].oco_id = children[1].order_id, children[0].order_id
-        return self._children_on_entry_bar(children, entry_match, bar, bar_index, events, budget)
-
-    def _children_on_entry_bar(  # noqa: PLR0917
-        self,
-        children: list[OrderRecord],
-        entry_match: Match,
-        bar: Bar,
-        bar_index: int,
-        events: list[Event],
-        budget: Decimal | None,
-    ) -> Decimal | None:
-        """The exits may already trigger on the entry's own bar.
-
-        After an entry at the open the whole bar follows it: the exits match as on any
-        later bar. After an entry inside the bar at price P, the market was at P: an exit
-        already marketable there (a stop at or past P, a limit at or better than P) fills
-        at P at once, whatever the policy. Otherwise whether an exit's price came after
-        the entry is unknown: pessimistic reads the adverse exit (the stop-loss) as hit,
-        optimistic the favourable one (the take-profit); either fill is ambiguous.
-        """
         working = [c for c in children if c.is_open]
-        if not working or entry_match.reason is FillReason.MARKET_CLOSE:
+        if not working or filled_at_close(entry_match):
             return budget  # filled at the close: the whole bar came before the entry
-        if entry_match.at_open:
+        if entry_match.at_open:  # the whole bar follows the entry: the exits match as on any later bar
             if len(working) == 2:
                 return self._match_pair(working[0], working[1], bar, bar_index, budget, events)
-            child = working[0]
-            match = match_order(child, bar, self.config.intrabar)
-            return self._execute(child, match, bar, bar_index, events, budget) if match.price is not None else budget
-        assert entry_match.price is not None
-        after = attrs.evolve(bar, open=entry_match.price)  # the rest of the bar, from the entry on
-        matches = [(child, match_order(child, after, self.config.intrabar)) for child in working]
-        for child, match in matches:
-            if match.price is not None and match.at_open:
-                return self._execute(child, match, bar, bar_index, events, budget)
-        wanted = OrderType.STOP if self.config.intrabar is IntrabarPolicy.PESSIMISTIC else OrderType.LIMIT
-        for child, match in matches:
-            if child.type is wanted and match.price is not None:
-                return self._execute(child, attrs.evolve(match, ambiguous=True), bar, bar_index, events, budget)
-        return budget
+            match = match_order(working[0], bar, self.config.intrabar)
+            return budget if match.price is None else self._execute(working[0], match, bar, bar_index, events, budget)
+        choice = exit_on_entry_bar(working, entry_match, bar, self.config.intrabar)
+        return budget if choice is None else self._execute(choice[0], choice[1], bar, bar_index, events, budget)
 
     def _settle_sibling(self, child: OrderRecord, quantity: Decimal, events: list[Event]) -> None:
         sibling = self._orders.get(child.oco_id or "")
