@@ -1,14 +1,16 @@
 """The server side of the over-the-wire benchmarks, run as its own process.
 
-``python -m simutrador_bench.serverproc simutrador|echo [--max-seconds S] [--profile FILE]``
+``python -m simutrador_bench.serverproc simutrador|defaults|echo [--max-seconds S] [--profile FILE]``
 listens on a free port of 127.0.0.1, prints ``PORT <n>`` on stdout, and serves until
 its stdin closes (the benchmark process ended, however it ended) or ``--max-seconds``
 pass, so it always stops by itself.
 
 ``simutrador`` is the real `SimutradorServer` over an `Engine` on the sample catalog,
 with per-user and per-connection limits lifted so only speed is measured; the JWT
-secret comes from ``SIMUTRADOR_BENCH_SECRET``. ``echo`` is a bare trio-websocket
-server that sends every message back: the baseline.
+secret comes from ``SIMUTRADOR_BENCH_SECRET``. ``defaults`` is the same server with the
+production `ServerSettings` (every abuse limit at its default, or as ``SIMUTRADOR_*``
+variables set it: the hostile loads of `simutrador_bench.hostile`). ``echo`` is a bare
+trio-websocket server that sends every message back: the baseline.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ import resource
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import partial
 
 import attrs
 import trio
 import trio_websocket
 from simutrador_ws.auth import TokenVerifier
 from simutrador_ws.server import SimutradorServer, tune_garbage_collector
-from simutrador_ws.settings import AuthSettings, ServerSettings
+from simutrador_ws.settings import AuthSettings, ServerSettings, load_server_settings
 
 from simutrador import Engine, EngineSettings, Plan, PlanLimits
 from simutrador_bench.inprocess import unlimited_settings
@@ -42,6 +45,8 @@ BENCH_SERVER_SETTINGS = ServerSettings(
     max_connections_per_ip=1_000_000,  # every bench client is on 127.0.0.1
     max_pending_handshakes=1_000_000,
     max_pending_handshakes_per_ip=1_000_000,
+    receive_bytes_per_second=1 << 40,
+    receive_burst_bytes=1 << 40,
     messages_per_second=1e9,
     message_burst=10**9,
     handshakes_per_second=1e9,
@@ -88,11 +93,11 @@ def _announce(port: int) -> None:
     sys.stdout.flush()
 
 
-async def _serve_simutrador(max_seconds: float) -> None:
+async def _serve_simutrador(max_seconds: float, settings: ServerSettings = BENCH_SERVER_SETTINGS) -> None:
     secret = os.environ[SECRET_VARIABLE]
     engine = Engine(bench_engine_settings())
-    server = SimutradorServer(engine, BENCH_SERVER_SETTINGS, TokenVerifier(AuthSettings(jwt_secret=secret)))
-    tune_garbage_collector(BENCH_SERVER_SETTINGS)  # as `simutrador serve` does
+    server = SimutradorServer(engine, settings, TokenVerifier(AuthSettings(jwt_secret=secret)))
+    tune_garbage_collector(settings)  # as `simutrador serve` does
     async with trio.open_nursery() as nursery:
         await nursery.start(server.serve)
         assert server.port is not None
@@ -120,15 +125,25 @@ async def _serve_echo(max_seconds: float) -> None:
         nursery.cancel_scope.cancel()
 
 
+def _default_settings() -> ServerSettings:
+    """The server's own settings (defaults, or SIMUTRADOR_* variables), on a free port of 127.0.0.1."""
+    settings, _ = load_server_settings(environ={k: v for k, v in os.environ.items() if k != "SIMUTRADOR_CONFIG"})
+    return attrs.evolve(settings, host="127.0.0.1", port=0)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run one benchmark server until stdin closes or the time is up."""
     parser = argparse.ArgumentParser(prog="python -m simutrador_bench.serverproc")
-    parser.add_argument("kind", choices=["simutrador", "echo"])
+    parser.add_argument("kind", choices=["simutrador", "defaults", "echo"])
     parser.add_argument("--max-seconds", type=float, default=600.0)
     parser.add_argument("--profile", default=None, help="write a cProfile of the whole run here")
     args = parser.parse_args(argv)
     raise_open_files_limit()
-    serve = _serve_simutrador if args.kind == "simutrador" else _serve_echo
+    serve = {
+        "simutrador": _serve_simutrador,
+        "defaults": partial(_serve_simutrador, settings=_default_settings()),
+        "echo": _serve_echo,
+    }[args.kind]
     if args.profile:
         profiler = cProfile.Profile()
         profiler.runcall(trio.run, serve, args.max_seconds)

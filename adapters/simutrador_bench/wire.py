@@ -53,8 +53,8 @@ __all__ = [
     "server_process",
 ]
 
-Kind = Literal["simutrador", "echo"]
-"""The two benchmark servers: the real one and the bare echo baseline."""
+Kind = Literal["simutrador", "defaults", "echo"]
+"""The benchmark servers: the real one (abuse limits lifted, or ``defaults``) and the bare echo baseline."""
 
 CREATE_MESSAGE = encode_message(
     "create_session",
@@ -125,7 +125,7 @@ class ServerProcess:
     @property
     def greets(self) -> bool:
         """Whether the server sends a message (``connection_ready``) once connected."""
-        return self.kind == "simutrador"
+        return self.kind != "echo"
 
 
 def _read_port(stdout: IO[bytes], timeout: float) -> int:

@@ -14,6 +14,9 @@ accepted until it closes, whether its handshake is still pending or it is establ
 
 An address is an IPv4 address, or an IPv6 /64 (one subscriber's prefix: one host can
 use a whole /64), or the text given when it is neither (tests' memory streams).
+Each address also carries one `simutrador_ws.ratelimit.DebtBucket` shared by all its
+connections: the budget of what the server reads from that address
+(`simutrador_ws.transport.MeteredStream`), so opening more connections buys no more.
 
 `Admission` decides; the server acts (closes, cancels). It holds no sockets and no
 clock of its own, so tests drive it directly.
@@ -25,6 +28,8 @@ import ipaddress
 from collections.abc import Callable
 
 import attrs
+
+from simutrador_ws.ratelimit import DebtBucket
 
 __all__ = ["Admission", "Ticket", "address_key"]
 
@@ -47,8 +52,13 @@ def address_key(host: str) -> str:
     return str(address)
 
 
+def _unlimited() -> DebtBucket:
+    return DebtBucket(float("inf"), float("inf"), lambda: 0.0)
+
+
 @attrs.define(eq=False, slots=True)
 class _Address:
+    budget: DebtBucket
     connections: int = 0
     pending: int = 0
 
@@ -59,11 +69,13 @@ class Ticket:
 
     Attributes:
         key: Its address key (`address_key`).
+        budget: The read budget its address shares.
         shed: Called when the connection is shed while still in its handshake.
         pending: Still in its handshake.
     """
 
     key: str
+    budget: DebtBucket
     shed: Callable[[], None]
     pending: bool = True
 
@@ -75,6 +87,8 @@ class Admission:
         max_pending: Handshakes pending server-wide before the oldest is shed.
         max_pending_per_address: Handshakes pending from one address.
         max_per_address: Connections (pending and established) from one address.
+        budget: Makes the read budget of an address not seen yet (a bucket that
+            never empties when None).
     """
 
     def __init__(
@@ -83,10 +97,12 @@ class Admission:
         max_pending: int,
         max_pending_per_address: int,
         max_per_address: int,
+        budget: Callable[[], DebtBucket] | None = None,
     ) -> None:
         self._max_pending = max(max_pending, 1)
         self._max_pending_per_address = max_pending_per_address
         self._max_per_address = max_per_address
+        self._budget = budget or _unlimited
         self._addresses: dict[str, _Address] = {}
         self._pending: dict[Ticket, None] = {}  # in arrival order: the first is the oldest
 
@@ -122,10 +138,10 @@ class Admission:
             self._end_pending(oldest)
             oldest.shed()
         if address is None:
-            address = self._addresses[key] = _Address()
+            address = self._addresses[key] = _Address(self._budget())
         address.connections += 1
         address.pending += 1
-        ticket = Ticket(key=key, shed=shed)
+        ticket = Ticket(key=key, budget=address.budget, shed=shed)
         self._pending[ticket] = None
         return ticket
 

@@ -32,7 +32,7 @@ import attrs
 from simutrador import Engine, ErrorCode, SimutradorError
 from simutrador.codec import format_datetime
 from simutrador_ws.auth import Identity
-from simutrador_ws.envelope import PROTOCOL_VERSION, decode, encode_reply, request_id_of
+from simutrador_ws.envelope import PROTOCOL_VERSION, decode, encode_reply, peek_request_id
 from simutrador_ws.metrics import Metrics
 from simutrador_ws.routes import ROUTES, Emit, Route, RouteContext, route_for, supported_types
 from simutrador_ws.settings import ServerSettings
@@ -128,8 +128,12 @@ class Connection:
         return RequestServed(request_type=kind, request_id=request_id, outcome=outcome, seconds=seconds)
 
     def reject(self, message: str | bytes, error: SimutradorError) -> None:
-        """Answer `message` with `error` without serving it (the server's rate limit); counted as an error."""
-        outcome = self._queue_error(error, request_id_of(message, self._max_bytes), _UNREADABLE)
+        """Answer `message` with `error` without serving it (the server's rate limit); counted as an error.
+
+        `message` is not decoded by the strict reader (that is the work a rate limit
+        saves): only its ``request_id`` is read, by `simutrador_ws.envelope.peek_request_id`.
+        """
+        outcome = self._queue_error(error, peek_request_id(message, self._max_bytes), _UNREADABLE)
         self._context.metrics.errors[outcome] += 1
 
     # -- out ---------------------------------------------------------------------------

@@ -35,6 +35,7 @@ __all__ = [
     "decode_json",
     "encode_message",
     "encode_reply",
+    "peek_request_id",
     "parse_envelope",
     "request_id_of",
 ]
@@ -180,6 +181,32 @@ def request_id_of(message: str | bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYT
         return decode(message, max_bytes).request_id
     except SimutradorError:
         return None
+
+
+def peek_request_id(message: str | bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> str | None:
+    """The top-level ``request_id`` of `message`, read without the strict checks; None when none can be read.
+
+    For answering a message the server refuses unread (its rate limit): orjson reads
+    it in a fraction of the strict reader's time (a 58 KB array of integers: about
+    0.3 ms instead of 3.4), and what it cannot read has no request_id to echo. Never
+    raises.
+
+    Example:
+        >>> peek_request_id('{"type": "ping", "request_id": "r7"}'), peek_request_id("[1]")
+        ('r7', None)
+    """
+    if isinstance(message, bytes) or len(message) > max_bytes:
+        return None
+    try:
+        value = orjson.loads(message)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    found = cast("dict[str, object]", value).get("request_id")
+    if isinstance(found, str) and len(found) <= _MAX_REQUEST_ID and found.isprintable():
+        return found
+    return None
 
 
 def encode_message(

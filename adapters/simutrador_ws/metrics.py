@@ -1,7 +1,8 @@
 """`Metrics`: the server's counters and latency samples, as ``server_stats`` reports them.
 
 One instance per server, shared by its connections (trio runs them on one thread, so
-plain counters suffice). The server counts connections and refused handshakes; each
+plain counters suffice). The server counts connections, refused and pending handshakes,
+and the waits of connections whose address had spent its read budget; each
 `simutrador_ws.connection.Connection` counts requests, errors and their latency; the
 ``create_session`` route counts sessions created and failed.
 """
@@ -31,8 +32,15 @@ class Metrics:
         self.connections_open = 0
         self.handshakes_refused: Counter[str] = Counter()
         self.handshakes_pending = 0
+        self.receive_waits = 0
+        self.receive_wait_seconds = 0.0
         self.request_seconds: deque[float] = deque(maxlen=window)
         self.validation_seconds: deque[float] = deque(maxlen=window)
+
+    def count_receive_wait(self, seconds: float) -> None:
+        """A connection waited `seconds` for its address's read budget before reading."""
+        self.receive_waits += 1
+        self.receive_wait_seconds += seconds
 
     @staticmethod
     def _summary(samples: deque[float]) -> dict[str, float | int]:
@@ -59,6 +67,8 @@ class Metrics:
             "connections_opened": self.connections_opened,
             "handshakes_refused": dict(self.handshakes_refused),
             "handshakes_pending": self.handshakes_pending,
+            "receive_waits": self.receive_waits,
+            "receive_wait_seconds": round(self.receive_wait_seconds, 3),
             "request_latency": self._summary(self.request_seconds),
             "create_session_latency": self._summary(self.validation_seconds),
         }

@@ -1,4 +1,4 @@
-"""Token buckets: per connection (messages) and per client IP (handshakes).
+"""Token buckets: per connection (messages), per client IP (handshakes), and debt buckets (bytes read).
 
 No maintained rate-limiting library fits trio without background threads or async
 storage backends, so this is one small module with an injected clock.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 
-__all__ = ["KeyedLimiter", "TokenBucket"]
+__all__ = ["DebtBucket", "KeyedLimiter", "TokenBucket"]
 
 
 class TokenBucket:
@@ -60,3 +60,44 @@ class KeyedLimiter:
         else:
             self._buckets.move_to_end(key)
         return bucket.take()
+
+
+class DebtBucket:
+    """`rate` units per second, up to `burst`; spending always succeeds but may go into debt.
+
+    For work that has already happened (bytes read, frames parsed): `spend` records it,
+    and `delay` says how long to wait before doing more, until the debt is repaid.
+
+    Args:
+        rate: Units added per second.
+        burst: Bucket size (and initial fill).
+        clock: Seconds from a monotonic clock.
+    """
+
+    __slots__ = ("_burst", "_clock", "_rate", "_stamp", "_units")
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float]) -> None:
+        self._rate = rate
+        self._burst = float(max(burst, 1))
+        self._clock = clock
+        self._units = self._burst
+        self._stamp = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._units = min(self._burst, self._units + (now - self._stamp) * self._rate)
+        self._stamp = now
+
+    def spend(self, amount: float) -> None:
+        """Record `amount` units used (the balance may go below zero)."""
+        self._refill()
+        self._units -= amount
+
+    def delay(self) -> float:
+        """Seconds until the balance is back to zero: 0.0 when not in debt."""
+        self._refill()
+        if self._units >= 0:
+            return 0.0
+        if self._rate <= 0:
+            return float("inf")
+        return -self._units / self._rate

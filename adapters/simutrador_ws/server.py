@@ -1,5 +1,10 @@
 """The WebSocket server: sockets, handshake, auth, caps, timeouts. No business rules.
 
+What a client makes the server read is metered from the first byte: every connection's
+stream is a `simutrador_ws.transport.MeteredStream` charged to its address's read
+budget (bytes, plus a cost per WebSocket frame), and is not read while that budget is in
+debt.
+
 Structure (trio): `SimutradorServer.serve` follows the ``nursery.start`` protocol and
 reports the bound port. It owns the listener loop (`trio.serve_listeners` with
 `trio_websocket.wrap_server_stream` per connection), so a malformed handshake or a
@@ -14,7 +19,8 @@ credentials (400); the Origin allow-list (403); the JWT (401); the per-user
 connection cap of the plan (429); accept. Then a sans-I/O
 `simutrador_ws.connection.Connection` holds the protocol, and one nursery runs the
 reader (each message fed to it, what it emits sent at once; a client that stops
-reading for ``send_timeout`` is disconnected with 4003), heartbeat pings (4004 when
+reading for ``send_timeout`` is disconnected with 4003; past its per-connection message
+rate a message is refused unread), heartbeat pings (4004 when
 unanswered), the idle timer (a warning, then 4002) and the token-expiry timer (an
 ``error``, then 4001). Every timer and rate limit reads trio's clock, so tests run
 them under ``trio.testing.MockClock``; `SimutradorServer.handle_stream` serves any
@@ -43,7 +49,7 @@ from simutrador_ws.auth import Identity, TokenVerifier
 from simutrador_ws.connection import Connection
 from simutrador_ws.envelope import CloseCode
 from simutrador_ws.metrics import Metrics
-from simutrador_ws.ratelimit import KeyedLimiter, TokenBucket
+from simutrador_ws.ratelimit import DebtBucket, KeyedLimiter, TokenBucket
 from simutrador_ws.settings import ServerSettings
 from simutrador_ws.transport import open_websocket_request
 
@@ -281,6 +287,7 @@ class SimutradorServer:
             max_pending=settings.max_pending_handshakes,
             max_pending_per_address=settings.max_pending_handshakes_per_ip,
             max_per_address=settings.max_connections_per_ip,
+            budget=lambda: DebtBucket(settings.receive_bytes_per_second, settings.receive_burst_bytes, clock),
         )
         self._stop = trio.Event()
         self.port: int | None = None
@@ -392,7 +399,13 @@ class SimutradorServer:
         async with trio.open_nursery() as nursery:
             with shed, trio.move_on_after(settings.handshake_timeout) as deadline:
                 request = await open_websocket_request(
-                    nursery, stream, message_queue_size=4, max_message_size=settings.hard_max_message_bytes
+                    nursery,
+                    stream,
+                    budget=ticket.budget,
+                    frame_cost=settings.frame_cost_bytes,
+                    message_queue_size=4,
+                    max_message_size=settings.hard_max_message_bytes,
+                    on_wait=self.metrics.count_receive_wait,
                 )
                 if request is None:  # left, or no valid upgrade (wsproto answered 400)
                     self.metrics.handshakes_refused["no_request"] += 1

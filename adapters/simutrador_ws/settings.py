@@ -67,8 +67,16 @@ class ServerSettings:
             admit a new one.
         max_pending_handshakes_per_ip: Connections one client address may hold in their
             handshake; more are closed at once.
-        messages_per_second: Sustained messages per connection.
+        messages_per_second: Sustained messages per connection; more are refused
+            (``RATE_LIMIT_EXCEEDED``) without being decoded.
         message_burst: Burst of messages per connection.
+        receive_bytes_per_second: What the server reads from one client address (all
+            its connections together), in bytes per second, each WebSocket frame
+            counting ``frame_cost_bytes`` more; past it the server stops reading from
+            that address until the budget refills (TCP backpressure).
+        receive_burst_bytes: Burst of that budget.
+        frame_cost_bytes: What each frame received (data, continuation, ping, pong,
+            close) costs, in bytes, on top of its own bytes.
         handshakes_per_second: Sustained handshakes per client IP (before auth).
         handshake_burst: Burst of handshakes per client IP.
         cleanup_interval: Seconds between expired-session cleanups.
@@ -97,6 +105,9 @@ class ServerSettings:
     max_pending_handshakes_per_ip: int = setting(32, _at_least_one)
     messages_per_second: float = setting(50.0, _seconds)
     message_burst: int = setting(100, _WHOLE)
+    receive_bytes_per_second: int = setting(512 * 1024, _at_least_one)
+    receive_burst_bytes: int = setting(1024 * 1024, _at_least_one)
+    frame_cost_bytes: int = setting(1024, _WHOLE)
     handshakes_per_second: float = setting(20.0, _seconds)
     handshake_burst: int = setting(40, _WHOLE)
     cleanup_interval: float = setting(30.0, _seconds)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +17,15 @@ import wsproto
 from simutrador_ws.auth import TokenVerifier, issue_token
 from simutrador_ws.server import SimutradorServer
 from simutrador_ws.settings import AuthSettings, ServerSettings
-from wsproto.events import AcceptConnection, CloseConnection, RejectConnection, RejectData, Request, TextMessage
+from wsproto.events import (
+    AcceptConnection,
+    CloseConnection,
+    Event,
+    RejectConnection,
+    RejectData,
+    Request,
+    TextMessage,
+)
 
 from simutrador import Engine, EngineSettings, Plan
 from simutrador.clock import Clock, system_clock
@@ -142,10 +150,12 @@ class RawClient:
         self.stream = stream
         self.conn = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
         self.received = bytearray()
+        self.times: list[float] = []
 
     @classmethod
-    async def open(cls, port: int, target: str) -> RawClient:
-        client = cls(await trio.open_tcp_stream("127.0.0.1", port))
+    async def open(cls, port: int, target: str, *, source: str | None = None) -> RawClient:
+        """Connect (from the loopback address `source`, when given) and finish the handshake."""
+        client = cls(await trio.open_tcp_stream("127.0.0.1", port, local_address=source))
         await client.handshake(f"127.0.0.1:{port}", target)
         return client
 
@@ -160,6 +170,22 @@ class RawClient:
 
     async def send_text(self, text: str) -> None:
         await self.stream.send_all(self.conn.send(TextMessage(data=text)))
+
+    def frames(self, event: Event, count: int) -> bytes:
+        """`count` frames of `event`, as bytes to send in one go."""
+        return b"".join(self.conn.send(event) for _ in range(count))
+
+    async def events_until(self, done: Callable[[list[Event]], bool]) -> list[Event]:
+        """Read and parse until `done(events so far)`; each event's arrival time is in `times`."""
+        events: list[Event] = []
+        while not done(events):
+            data = await self.stream.receive_some(65536)
+            assert data, "the server closed the connection"
+            self.conn.receive_data(bytes(data))
+            for event in self.conn.events():
+                events.append(event)
+                self.times.append(trio.current_time())
+        return events
 
     async def drain(self) -> bytes:
         """Read until the server closes the TCP connection; return every byte."""

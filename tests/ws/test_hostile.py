@@ -6,6 +6,7 @@ checks the server's answer to it and that a well-behaved client is still served.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -16,8 +17,9 @@ from typing import Any
 import jwt
 import pytest
 import trio
+from wsproto.events import Ping, TextMessage
 
-from tests.ws.harness import CREATE, Harness, fast_settings, raw_http, refused, running_server
+from tests.ws.harness import CREATE, Harness, RawClient, fast_settings, raw_http, refused, running_server
 
 pytestmark = pytest.mark.anyio
 
@@ -230,3 +232,101 @@ async def test_idle_connections_cannot_lock_others_out_before_authenticating() -
             finally:
                 for stream in held:
                     await trio.aclose_forcefully(stream)
+
+
+def big_message(request_id: str) -> str:
+    """A 58 KB array of integers: the most work per byte for the strict JSON reader."""
+    numbers = ",".join(str((i * 7919) % 10_000) for i in range(12_000))
+    return f'{{"type": "ping", "request_id": "{request_id}", "data": {{"x": [{numbers}]}}}}'
+
+
+class CountingDecode:
+    """Wraps the server's strict JSON reader, counting the texts it reads (`big`: those over 10 KB)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from simutrador_ws import envelope
+
+        self.calls = 0
+        self.big = 0
+        self._loads = envelope.loads_json
+        monkeypatch.setattr(envelope, "loads_json", self)
+
+    def __call__(self, text: str) -> Any:
+        self.calls += 1
+        self.big += len(text) > 10_000
+        return self._loads(text)
+
+
+async def test_messages_over_the_rate_limit_are_refused_unread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defect 2: a rate-limited message was still fully parsed (a 58 KB array of integers: ~15 ms each)."""
+    decoded = CountingDecode(monkeypatch)
+    with trio.fail_after(LIMIT):
+        async with (
+            running_server(settings=fast_settings(messages_per_second=1, message_burst=2)) as harness,
+            harness.connect() as client,
+        ):
+            for i in range(6):
+                await client.ws.send_message(big_message(f"big-{i}"))
+            replies = [await client.receive() for _ in range(6)]
+            codes = [r["data"]["error_code"] for r in replies]  # a ping has no data: the served two are refused
+            assert codes == ["VALIDATION_FAILED"] * 2 + ["RATE_LIMIT_EXCEEDED"] * 4
+            assert [r["request_id"] for r in replies] == [f"big-{i}" for i in range(6)]  # echoed, though unread
+            assert decoded.calls == 2
+
+
+async def test_floods_are_read_no_faster_than_the_address_budget_and_others_are_served(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Defect 2: 20 connections of 58 KB messages, pings and empty continuation frames, from one address.
+
+    The server reads from that address no faster than its budget (a 4 KiB read ahead per connection
+    at most); a client from another address has every ping answered meanwhile.
+    """
+    decoded = CountingDecode(monkeypatch)
+    settings = fast_settings(receive_bytes_per_second=256 * 1024, receive_burst_bytes=256 * 1024)
+    flood_seconds = 1.5
+    with trio.fail_after(LIMIT):
+        async with running_server(settings=settings) as harness:
+            attackers = [
+                await RawClient.open(harness.port, harness.target(f"flood-{i}"), source="127.0.0.2") for i in range(20)
+            ]
+            sent = {"big": 0, "ping": 0, "continuation": 0}
+
+            async def flood(raw: RawClient, index: int) -> None:
+                kind = ("big", "ping", "continuation")[index % 3]
+                chunk = {
+                    "big": lambda: raw.conn.send(TextMessage(data=big_message("flood"))),
+                    "ping": lambda: raw.frames(Ping(payload=b"p"), 1000),
+                    "continuation": lambda: raw.frames(TextMessage(data="", message_finished=False), 1000),
+                }[kind]()
+                with trio.move_on_after(flood_seconds):
+                    while True:
+                        await raw.stream.send_all(chunk)
+                        sent[kind] += 1
+
+            async def drain(raw: RawClient) -> None:
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    while await raw.stream.receive_some(65536):
+                        pass
+
+            round_trips: list[float] = []
+            async with trio.open_nursery() as nursery:
+                for index, raw in enumerate(attackers):
+                    nursery.start_soon(flood, raw, index)
+                    nursery.start_soon(drain, raw)
+                async with harness.connect("good") as good:
+                    ends = trio.current_time() + flood_seconds
+                    while trio.current_time() < ends:
+                        started = trio.current_time()
+                        assert (await good.request("ping"))["type"] == "pong"
+                        round_trips.append(trio.current_time() - started)
+                        await trio.sleep(0.025)
+                for raw in attackers:
+                    await trio.aclose_forcefully(raw.stream)
+                nursery.cancel_scope.cancel()
+            budget_bytes = 256 * 1024 * (1 + flood_seconds + 1)  # burst + the flood + slack for the last reads
+            read_ahead = 20 * 4096  # at most one read per connection beyond the budget
+            assert decoded.big <= (budget_bytes + read_ahead) / len(big_message("flood")) + 1
+            assert harness.server.metrics.receive_waits > 0
+            assert len(round_trips) >= 20
+            assert max(round_trips) < 0.5, sorted(round_trips)[-5:]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from simutrador_ws.ratelimit import KeyedLimiter, TokenBucket
+from simutrador_ws.ratelimit import DebtBucket, KeyedLimiter, TokenBucket
 from simutrador_ws.settings import ServerSettings, load_server_settings
 
 from simutrador import ErrorCode, SimutradorError
@@ -93,3 +93,21 @@ def test_server_settings_validate_values_built_in_code() -> None:
         ServerSettings(idle_timeout=float("nan"))
     with pytest.raises(ValueError, match="allowed_origins must be a list of text"):
         ServerSettings(allowed_origins=(1,))  # type: ignore[arg-type]
+
+
+def test_debt_bucket_lets_work_happen_then_says_how_long_to_wait() -> None:
+    clock = Clock()
+    bucket = DebtBucket(rate=100.0, burst=50, clock=clock)
+    assert bucket.delay() == 0.0
+    bucket.spend(40)
+    assert bucket.delay() == 0.0  # within the burst
+    bucket.spend(60)  # 50 in debt
+    assert bucket.delay() == pytest.approx(0.5)
+    clock.now += 0.25
+    assert bucket.delay() == pytest.approx(0.25)
+    clock.now += 100
+    bucket.spend(50)
+    assert bucket.delay() == 0.0  # refilled to the burst only
+    frozen = DebtBucket(rate=0, burst=1, clock=clock)
+    frozen.spend(2)
+    assert frozen.delay() == float("inf")

@@ -11,6 +11,7 @@ import trio
 import trio_websocket
 from simutrador_ws.envelope import CloseCode
 from simutrador_ws.settings import ServerSettings
+from wsproto.events import Ping, Pong, TextMessage
 
 from tests.ws.socketless import autojump, memory_client, memory_stream, new_server, raw_client
 
@@ -192,5 +193,69 @@ def test_connections_are_counted_per_address_from_accept_and_the_oldest_pending_
             assert server.pending_handshakes == 0
             assert server.metrics.handshakes_refused["timeout"] == 4
             assert (await clients[3].request("ping"))["type"] == "pong"
+
+    autojump(main)
+
+
+# 100 frames a second, 100 at once: each 6-byte frame costs 6 + 994 = 1000 bytes of budget
+METERED = ServerSettings(
+    port=0, receive_bytes_per_second=100_000, receive_burst_bytes=100_000, frame_cost_bytes=994, ping_interval=1000
+)
+
+
+@pytest.mark.parametrize("flood", ["pings", "continuations"])
+def test_small_frames_are_read_no_faster_than_the_budget(flood: str) -> None:
+    """Issue 13, defect 2: pings and empty continuation frames were not limited at all.
+
+    5,000 frames sent at once cost 5,000,000 bytes of budget: at 100,000 a second the
+    server reads them over ~49 s (less the 100,000 burst), never faster than one read
+    (4 KiB, 682 frames) ahead of the budget.
+    """
+    harness = new_server(METERED)
+
+    async def main() -> None:
+        async with memory_stream(harness, address="10.0.0.1") as stream:
+            raw = await raw_client(stream, harness)
+            started = trio.current_time()
+            if flood == "pings":
+                await stream.send_all(raw.frames(Ping(payload=b"p"), 5000))
+                expected = lambda events: sum(isinstance(e, Pong) for e in events) == 5000  # noqa: E731
+            else:  # one text message in 5,001 frames: 5,000 empty ones, then its last (not JSON: an error reply)
+                await stream.send_all(raw.frames(TextMessage(data="", message_finished=False), 5000))
+                await stream.send_all(raw.conn.send(TextMessage(data="", message_finished=True)))
+                expected = lambda events: any(isinstance(e, TextMessage) and '"error"' in e.data for e in events)  # noqa: E731
+            events = await raw.events_until(expected)
+            elapsed = raw.times[-1] - started
+            assert 49 - 6.9 <= elapsed <= 50, elapsed  # 5,000,000 - 100,000 of burst at 100,000/s, give or take a read
+            if flood == "pings":  # and no faster than that at any point: a read ahead at most
+                pongs = [t - started for e, t in zip(events, raw.times, strict=True) if isinstance(e, Pong)]
+                for second in (10, 20, 30, 40):
+                    assert sum(t <= second for t in pongs) <= 100 + second * 100 + 700
+            assert harness.server.metrics.receive_waits > 0
+
+    autojump(main)
+
+
+def test_addresses_have_budgets_of_their_own_and_connections_share_their_address_budget() -> None:
+    harness = new_server(METERED)
+
+    async def main() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            floods = []
+            for _ in range(3):  # three connections from one address: one budget between them
+                stream = await stack.enter_async_context(memory_stream(harness, address="10.0.0.1"))
+                raw = await raw_client(stream, harness)
+                await stream.send_all(raw.frames(Ping(payload=b"p"), 3000))
+                floods.append(raw)
+            async with memory_client(harness, address="10.0.0.2") as good:  # another address: served at once
+                started = trio.current_time()
+                assert (await good.request("ping"))["type"] == "pong"
+                assert trio.current_time() - started < 0.1
+            started = trio.current_time()
+            for raw in floods:
+                await raw.events_until(lambda events: sum(isinstance(e, Pong) for e in events) == 3000)
+            # 9,000 frames at 1,000 bytes: 89 s on one shared budget, less a read (682 frames) per connection
+            # ahead of it; on budgets of their own they would have taken at most 29 s
+            assert trio.current_time() - started >= (9_000_000 - 100_000 - 3 * 682_000) / 100_000
 
     autojump(main)
