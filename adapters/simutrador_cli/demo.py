@@ -144,13 +144,15 @@ async def _server_demo(echo: Callable[[str], None]) -> None:
                 echo("")
                 echo("Typical errors, as the server reports them:")
                 await _expect_error_async(
-                    echo, "unknown symbol", lambda: alice.create_session("APPL", "2024-03-04", "2024-03-08")
+                    echo, "unknown symbol", lambda: alice.create_session("APPL", "2024-03-04", "2024-03-08", 100_000)
                 )
                 await _expect_error_async(
-                    echo, "before ABNB was listed", lambda: alice.create_session("ABNB", "2020-12-07", "2020-12-11")
+                    echo,
+                    "before ABNB was listed",
+                    lambda: alice.create_session("ABNB", "2020-12-07", "2020-12-11", 100_000),
                 )
                 await _expect_error_async(
-                    echo, "start after end", lambda: alice.create_session("AAPL", "2024-03-08", "2024-03-04")
+                    echo, "start after end", lambda: alice.create_session("AAPL", "2024-03-08", "2024-03-04", 100_000)
                 )
                 await _expect_error_async(
                     echo,

@@ -98,9 +98,9 @@ def interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _prompt_checked(label: str, check: Callable[[str], str | None], default: str | None = None) -> str:
+def _prompt_checked(label: str, check: Callable[[str], str | None]) -> str:
     while True:
-        value = str(click.prompt(label, default=default))
+        value = str(click.prompt(label))  # no default: an empty answer is asked again
         problem = check(value)
         if problem is None:
             return value
@@ -190,15 +190,15 @@ def create(  # noqa: PLR0917 - one parameter per click option
             click.echo(
                 f"The server offers {len(known)} symbols ({client.ready.get('data_provider')}), e.g. {sample}..."
             )
-            prompts: dict[str, tuple[str, Callable[[str], str | None], str | None]] = {
-                "symbols": ("Symbols (comma-separated)", _check_symbols(known), None),
-                "start_date": ("Start date (YYYY-MM-DD)", _check_date, None),
-                "end_date": ("End date (YYYY-MM-DD)", _check_date, None),
-                "initial_capital": ("Initial capital", _check_money, str(client.settings.default_initial_capital)),
+            prompts: dict[str, tuple[str, Callable[[str], str | None]]] = {
+                "symbols": ("Symbols (comma-separated)", _check_symbols(known)),
+                "start_date": ("Start date (YYYY-MM-DD)", _check_date),
+                "end_date": ("End date (YYYY-MM-DD)", _check_date),
+                "initial_capital": (_capital_label(client.ready.get("limits", {})), _check_money),
             }
             for name in missing:
-                label, check, default = prompts[name]
-                fields[name] = await trio.to_thread.run_sync(functools.partial(_prompt_checked, label, check, default))
+                label, check = prompts[name]
+                fields[name] = await trio.to_thread.run_sync(functools.partial(_prompt_checked, label, check))
         symbols_field = fields.pop("symbols")
         if isinstance(symbols_field, str):  # a prompt's answer: comma-separated
             symbols_field = [part.strip() for part in symbols_field.split(",") if part.strip()]
@@ -210,6 +210,12 @@ def create(  # noqa: PLR0917 - one parameter per click option
     if not as_json:
         click.echo(f"Created session {created.session_id} ({created.estimated_ticks} ticks to simulate).")
     show_sessions([created], as_json, single=True)
+
+
+def _capital_label(limits: dict[str, Any]) -> str:
+    """The capital prompt, with the range the server announced (no default: the user says)."""
+    low, high = limits.get("min_initial_capital"), limits.get("max_initial_capital")
+    return f"Initial capital ({low} to {high})" if low and high else "Initial capital"
 
 
 @session.command("status")

@@ -56,10 +56,9 @@ class ClientConnectionError(Exception):
 
 @attrs.frozen(kw_only=True)
 class SessionClientSettings:
-    """Client behaviour (the seed's defaults).
+    """Client behaviour: timeouts and retries (the seed's defaults). No business defaults: the server decides those.
 
     Attributes:
-        default_initial_capital: Capital used when `create_session` is given none.
         session_timeout_seconds: How long one request may wait for its reply.
         max_retry_attempts: Retries of a retryable error before giving up.
         retry_backoff_seconds: First backoff; doubled on each retry.
@@ -67,7 +66,6 @@ class SessionClientSettings:
         connect_timeout_seconds: How long opening the connection may take.
     """
 
-    default_initial_capital: Decimal = Decimal("100000.00")
     session_timeout_seconds: float = 30.0
     max_retry_attempts: int = 3
     retry_backoff_seconds: float = 0.25
@@ -297,10 +295,13 @@ class SessionClient:
         symbols: Iterable[str] | str,
         start_date: date | datetime | str,
         end_date: date | datetime | str,
-        initial_capital: Decimal | int | str | None = None,
+        initial_capital: Decimal | int | str,
         **options: Any,
     ) -> Session:
         """Create a session and return it.
+
+        Every value goes to the server as given (the SDK invents no default capital:
+        the server validates what it gets and decides any default).
 
         Options: data_provider, commission_per_share, slippage_bps, metadata, session_id.
         """
@@ -308,7 +309,7 @@ class SessionClient:
             "symbols": [symbols] if isinstance(symbols, str) and "," not in symbols else symbols,
             "start_date": start_date,
             "end_date": end_date,
-            "initial_capital": self.settings.default_initial_capital if initial_capital is None else initial_capital,
+            "initial_capital": initial_capital,
             **options,
         }
         if isinstance(data["symbols"], str):

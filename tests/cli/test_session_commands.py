@@ -139,14 +139,16 @@ def test_create_from_a_file_and_failing_fast_without_a_terminal(harness: Harness
 
 def test_the_wizard_prompts_and_validates_as_it_goes(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(session_module, "interactive", lambda: True)
-    answers = "\n".join(["A B", "NOPE", "aapl,eurusd", "yesterday", "2024-03-04", "2024-03-06", "lots", "", ""]) + "\n"
-    code, out, err = run(harness, "session", "create", input=answers)
+    answers = "\n".join(["A B", "NOPE", "aapl,eurusd", "yesterday", "2024-03-04", "2024-03-06", "lots", "", "25000"])
+    code, out, err = run(harness, "session", "create", input=answers + "\n")
     assert code == 0, out + err
     assert "The server offers 51 symbols (sample)" in out
     assert "'A B': contains whitespace" in err
     assert "NOPE is not in the server's catalog" in err
     assert "not a date" in err and "expected a decimal number" in err
-    assert "AAPL,EUR/USD" in out and "100000.00" in out  # the default capital was accepted
+    # no default capital: an empty answer is asked again; the range is the server's
+    assert out.count("Initial capital (1000.00 to 10000000.00): ") == 3
+    assert "AAPL,EUR/USD" in out and "25000" in out
 
 
 def test_data_commands(tmp_path: Path) -> None:

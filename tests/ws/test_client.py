@@ -26,9 +26,9 @@ async def test_the_seed_api_returns_typed_sessions_and_tracks_them() -> None:
     with trio.fail_after(LIMIT):
         async with running_server() as harness, SessionClient.connect(harness.url, harness.token()) as client:
             assert client.ready["user_id"] == "alice"
-            session = await client.create_session("AAPL,msft", "2024-03-04", "2024-03-08", metadata={"k": [1]})
+            session = await client.create_session("AAPL,msft", "2024-03-04", "2024-03-08", 250_000, metadata={"k": [1]})
             assert session.symbols == ("AAPL", "MSFT")
-            assert session.initial_capital == Decimal("100000.00")  # the client's default capital
+            assert session.initial_capital == Decimal(250_000)
             assert session.state is SessionState.READY
             assert session.metadata == {"k": (1,)}
             assert client.sessions == {session.session_id: session}
@@ -71,7 +71,7 @@ async def test_validation_errors_are_raised_once_never_retried() -> None:
     with trio.fail_after(LIMIT):
         async with running_server() as harness, SessionClient.connect(harness.url, harness.token()) as client:
             with pytest.raises(SimutradorError) as info:
-                await client.create_session("APPL", "2024-03-04", "2024-03-08")
+                await client.create_session("APPL", "2024-03-04", "2024-03-08", 100_000)
             assert info.value.code is ErrorCode.INVALID_SYMBOL
             assert info.value.details["problems"][0]["suggestions"]["APPL"][0] == "AAPL"
             assert harness.server.metrics.requests["create_session"] == 1
@@ -159,7 +159,7 @@ def test_the_sync_client() -> None:
         assert set(client.sessions) == {session.session_id}
         assert len(client.list_symbols("CRYPTO")) == 7
         with pytest.raises(SimutradorError) as info:
-            client.create_session(["AAPL"], "2024-03-08", "2024-03-04")
+            client.create_session(["AAPL"], "2024-03-08", "2024-03-04", "20000")
         assert info.value.code is ErrorCode.INVALID_DATE_RANGE
         assert client.delete_session(session.session_id) == session.session_id
         pong = client.request("ping")
