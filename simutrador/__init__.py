@@ -62,6 +62,7 @@ from simutrador.simulation.runner import SimulationHandle as SimulationHandle
 from simutrador.simulation.runner import StrategyContext as StrategyContext
 from simutrador.storage import MemoryStore as MemoryStore
 from simutrador.storage import SessionStore as SessionStore
+from simutrador.storage import SqliteStore as SqliteStore
 
 __all__ = [
     "AssetClass",
@@ -98,6 +99,7 @@ __all__ = [
     "SimulationHandle",
     "SimulationResult",
     "SimutradorError",
+    "SqliteStore",
     "StrategyContext",
     "SymbolInfo",
     "SymbolProblem",

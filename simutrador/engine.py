@@ -7,6 +7,7 @@ methods.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -24,6 +25,7 @@ from simutrador.simulation.results import SimulationResult
 from simutrador.simulation.runner import Progress, SimulationHandle
 from simutrador.simulation.service import SimulationService
 from simutrador.storage.base import SessionStore
+from simutrador.storage.sqlite import SqliteStore
 
 __all__ = ["Engine", "backtest"]
 
@@ -38,7 +40,8 @@ class Engine:
         id_factory: Returns new session ids (128 random bits by default).
         catalog: The market data sessions are validated against (the synthetic
             `SampleCatalog` by default).
-        store: Where sessions are kept (in memory by default).
+        store: Where sessions are kept (in memory by default; `Engine.open` keeps them
+            in a SQLite file).
 
     The embedded engine applies no plan: only `SessionSettings` limit it (5 live
     sessions per user, 50 symbols...). Pass ``plan=`` to `create_session` to apply a
@@ -72,6 +75,38 @@ class Engine:
             self._settings, clock=clock, id_factory=id_factory, market_check=self._validator.check, store=store
         )
         self._simulations = SimulationService(self._sessions, self._catalog, self._settings, clock)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, synchronous: str = "normal", **kwargs: Any) -> Engine:
+        """An engine whose sessions, results and creation windows live in the SQLite file `path`.
+
+        Shorthand for ``Engine(store=SqliteStore(path, synchronous=synchronous), **kwargs)``.
+        A later ``Engine.open`` of the same file (after a restart, or a crash) finds
+        everything committed before; sessions that were RUNNING come back PAUSED.
+        The file stays open for the engine's life; to close it at a moment of your
+        choosing, make the `SqliteStore` yourself (it is a context manager).
+
+        Args:
+            path: The database file (created when missing).
+            synchronous: ``"normal"`` (survives a process crash) or ``"full"`` (also
+                a power loss).
+            **kwargs: Any other `Engine` argument (``settings``, ``catalog``, ``clock``...).
+
+        Raises:
+            SimutradorError: ``VALIDATION_FAILED`` when the file cannot be used (see
+                `SqliteStore`).
+
+        Example:
+            >>> import pathlib, tempfile
+            >>> folder = tempfile.TemporaryDirectory()
+            >>> path = pathlib.Path(folder.name) / "sessions.db"
+            >>> session = Engine.open(path).create_session(
+            ...     "alice", symbols="AAPL", start="2024-03-04", end="2024-03-08", capital=10_000)
+            >>> Engine.open(path).get_session("alice", session.session_id).state.value
+            'ready'
+            >>> folder.cleanup()
+        """
+        return cls(store=SqliteStore(path, synchronous=synchronous), **kwargs)
 
     @property
     def settings(self) -> EngineSettings:

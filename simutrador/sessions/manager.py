@@ -109,6 +109,7 @@ class SessionManager:
         self._timeout = timedelta(minutes=self._settings.session.session_timeout_minutes)
         self._lock = threading.Lock()
         self._store: SessionStore = store if store is not None else MemoryStore()
+        self.recover()
 
     @property
     def settings(self) -> EngineSettings:
@@ -373,6 +374,32 @@ class SessionManager:
             session = self._find(user_id, session_id, now)
             self._store.remove(user_id, session_id)
         return session
+
+    # -- restarts -----------------------------------------------------------------
+
+    def recover(self) -> list[Session]:
+        """Pause the sessions a previous process left RUNNING (called at construction).
+
+        Their simulator died with that process: each goes PAUSED through the
+        transition table and gets a fresh expiry, so it waits a full timeout for its
+        client. Idempotent; nothing to do over a `MemoryStore`.
+
+        Returns:
+            The paused sessions.
+        """
+        with self._lock:
+            interrupted = self._store.interrupted()
+            if not interrupted:
+                return []
+            now = self._clock()
+            paused: list[Session] = []
+            for session in interrupted:
+                state = apply_event(session.state, SessionEvent.PAUSE, session_id=session.session_id)
+                updated = attrs.evolve(session, state=state, updated_at=now, expires_at=now + self._timeout)
+                self._store.save(updated)
+                paused.append(updated)
+        logger.info("paused %d sessions left running by a previous process", len(paused))
+        return paused
 
     # -- expiry -------------------------------------------------------------------
 

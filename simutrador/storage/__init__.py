@@ -1,11 +1,15 @@
 """Where sessions are kept: the `SessionStore` seam and its implementations.
 
 `simutrador.storage.memory.MemoryStore` (the embedded default) keeps everything in
-dictionaries; a durable SQLite store follows the same protocol. Stores hold; they
-decide nothing (limits, expiry and states are `simutrador.sessions`' rules).
+dictionaries; `simutrador.storage.sqlite.SqliteStore` keeps them in a SQLite file
+that survives restarts (schema and migrations in `simutrador.storage.schema`).
+Stores hold; they decide nothing (limits, expiry and states are
+`simutrador.sessions`' rules).
 """
 
+from simutrador.storage.apikeys import ApiKey as ApiKey
 from simutrador.storage.base import SessionStore as SessionStore
 from simutrador.storage.memory import MemoryStore as MemoryStore
+from simutrador.storage.sqlite import SqliteStore as SqliteStore
 
-__all__ = ["MemoryStore", "SessionStore"]
+__all__ = ["ApiKey", "MemoryStore", "SessionStore", "SqliteStore"]

@@ -56,6 +56,15 @@ class SessionStore(Protocol):
         """
         ...
 
+    def interrupted(self) -> Sequence[Session]:
+        """Sessions that were RUNNING when the store was opened and have not been saved since.
+
+        Their simulator died with the process that wrote them; the session manager
+        pauses them at start (`SessionManager.recover`). A store that does not outlive
+        its process (`MemoryStore`) has none.
+        """
+        ...
+
     def record_creation(self, user_id: str, when: datetime) -> None:
         """Remember that `user_id` created a session at `when`."""
         ...

@@ -91,6 +91,10 @@ class MemoryStore:
                 found.append(session)
         return found
 
+    def interrupted(self) -> Sequence[Session]:
+        """None: a memory store never outlives the simulations that run its sessions."""
+        return ()
+
     def record_creation(self, user_id: str, when: datetime) -> None:
         """Remember a creation; the user moves to the end of the idle order."""
         window = self._created.pop(user_id, None) or deque()
