@@ -15,8 +15,7 @@ from typing import Final
 
 import attrs
 
-from simutrador.sweeps import SweepResult, sweep
-from simutrador.sweeps.examples import SmaCross
+from simutrador.sweeps import SmaCross, SweepResult, sweep
 
 __all__ = ["GRID_RUNS", "SweepTiming", "ray_available", "time_sweep"]
 

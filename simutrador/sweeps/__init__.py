@@ -24,6 +24,7 @@ from simutrador.data.catalog import Catalog
 from simutrador.data.timeframes import DAILY
 from simutrador.errors import ErrorCode, SimutradorError
 from simutrador.simulation.metrics import Metrics
+from simutrador.sweeps.examples import HoldFor, SmaCross
 from simutrador.sweeps.executors import EXECUTORS
 from simutrador.sweeps.grid import MAX_RUNS, expand_grid, parameters_key, parse_grid_spec
 from simutrador.sweeps.runs import FactoryRef, SweepRow, SweepSpec
@@ -32,6 +33,8 @@ from simutrador.sweeps.table import SweepResult, SweepWriter, columns_for, finis
 __all__ = [
     "MAX_RUNS",
     "FactoryRef",
+    "HoldFor",
+    "SmaCross",
     "SweepResult",
     "SweepRow",
     "expand_grid",
