@@ -37,6 +37,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from functools import partial
 from typing import Final
 
 import attrs
@@ -284,11 +285,22 @@ async def _idle(port: int, source: str, counts: Counter[str]) -> None:
 
 
 async def _attack(kind: str, port: int, seconds: float, connections: int, idle: int) -> None:
+    """Attack for `seconds`, or until stdin closes (the measuring process is done, or died)."""
     auth = AuthSettings(jwt_secret=os.environ[SECRET_VARIABLE])
     ends = trio.current_time() + seconds
     counts: Counter[str] = Counter()
-    with trio.move_on_at(ends):
-        await _attack_until(kind, port, ends=ends, connections=connections, idle=idle, auth=auth, counts=counts)
+    async with trio.open_nursery() as nursery:
+
+        async def stop_when_stdin_closes() -> None:
+            async with trio.lowlevel.FdStream(os.dup(sys.stdin.fileno())) as stdin:
+                while await stdin.receive_some():
+                    pass
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(stop_when_stdin_closes)
+        with trio.move_on_at(ends):
+            await _attack_until(kind, port, ends=ends, connections=connections, idle=idle, auth=auth, counts=counts)
+        nursery.cancel_scope.cancel()
     sys.stdout.write(json.dumps(dict(counts)) + "\n")
     sys.stdout.flush()
 
@@ -333,7 +345,8 @@ async def _attacking(kind: str, server: ServerProcess, profile: Profile) -> Asyn
         str(profile.idle),
     ]
     env = {**os.environ, SECRET_VARIABLE: server.auth.jwt_secret}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)  # noqa: S603 - our own module
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)  # noqa: S603 - our own module
+    assert process.stdin is not None
     assert process.stdout is not None
     try:
         line = await trio.to_thread.run_sync(process.stdout.readline)
@@ -342,8 +355,12 @@ async def _attacking(kind: str, server: ServerProcess, profile: Profile) -> Asyn
         await trio.sleep(min(profile.warmup, 0.2) if kind == "idle_flood" else profile.warmup)  # idle: all opened
         yield process
     finally:
-        process.kill()
-        process.wait()
+        process.stdin.close()  # the attack stops (and exits cleanly: its own coverage data is kept)
+        try:
+            await trio.to_thread.run_sync(partial(process.wait, timeout=30))
+        except subprocess.TimeoutExpired:  # pragma: no cover - a wedged attacker
+            process.kill()
+            process.wait()
         process.stdout.close()
 
 
@@ -364,7 +381,7 @@ async def _scenario(server: ServerProcess, scenario: str, profile: Profile) -> M
         else:
             async with _attacking(scenario, server, profile):
                 await good()
-    await trio.sleep(0.5)  # the server closes what the attack left
+    await trio.sleep(0.2)  # the server closes what the attack left
     return measured
 
 

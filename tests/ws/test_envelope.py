@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -14,7 +17,9 @@ from simutrador_ws.envelope import (
     decode,
     decode_json,
     encode_message,
+    encode_reply,
     parse_envelope,
+    peek_request_id,
     request_id_of,
 )
 
@@ -143,3 +148,64 @@ def test_the_writer_is_compact_and_type_first() -> None:
     )
     with pytest.raises(TypeError):
         encode_message("x", {"n": 2**70})
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ('{"type": "ping", "request_id": "r7", "data": {"x": [1, 2]}}', "r7"),
+        ('{"type": 5, "request_id": "r7"}', "r7"),  # not a valid envelope, yet its id can be read
+        ('{"request_id": "r7"', None),  # not JSON
+        ("[1, 2]", None),
+        ('{"request_id": 7}', None),
+        ('{"request_id": "' + "x" * 129 + '"}', None),
+        ('{"request_id": "a\\nb"}', None),
+        (b'{"request_id": "r7"}', None),  # binary frames are never read
+        ('{"request_id": "r7", "pad": "' + "x" * 300 + '"}', None),  # over the size limit: not read
+    ],
+)
+def test_peek_request_id_reads_only_the_id(message: str | bytes, expected: str | None) -> None:
+    assert peek_request_id(message, 300) == expected
+
+
+def test_encode_reply_cannot_fail(caplog: pytest.LogCaptureFixture) -> None:
+    deep: object = 1
+    for _ in range(100):
+        deep = [deep]
+
+    class Unshowable:
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    data = {
+        "n": 2**70,
+        "negative": -(2**63) - 1,
+        "fine": 2**64 - 1,
+        "price": Decimal("1.50"),
+        "at": DEFAULT_START,
+        "naive": datetime(2025, 1, 2, 12, 0),
+        3: "a key that is not text",
+        "deep": deep,
+        "odd": Unshowable(),
+        "huge": 10**5000,
+        "many": (1, "x", None, True, 1.5),
+    }
+    with caplog.at_level(logging.WARNING, logger="simutrador_ws.envelope"):
+        written = json.loads(encode_reply("session_status", data, "r1"))
+    assert caplog.records[0].getMessage().startswith("session_status held a value JSON cannot carry")
+    sent = written["data"]
+    assert (sent["n"], sent["negative"], sent["fine"]) == (str(2**70), str(-(2**63) - 1), 2**64 - 1)
+    assert (sent["price"], sent["at"], sent["naive"], sent["3"]) == (
+        "1.50",
+        "2025-01-02T12:00:00Z",
+        "2025-01-02 12:00:00",
+        "a key that is not text",
+    )
+    depth, node = 0, sent["deep"]
+    while isinstance(node, list):
+        depth, node = depth + 1, node[0]
+    assert (depth, node) == (63, "<nested too deeply>")
+    assert sent["odd"] == "<Unshowable>"
+    assert sent["huge"] == "<integer of about 5001 digits>"
+    assert sent["many"] == [1, "x", None, True, 1.5]
+    assert encode_reply("pong", {"ok": 1}) == encode_message("pong", {"ok": 1})  # the common case: orjson as is

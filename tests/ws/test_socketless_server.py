@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,7 @@ import trio
 import trio_websocket
 from simutrador_ws.envelope import CloseCode
 from simutrador_ws.settings import ServerSettings
-from wsproto.events import Ping, Pong, TextMessage
+from wsproto.events import CloseConnection, Ping, Pong, TextMessage
 
 from tests.ws.socketless import autojump, memory_client, memory_stream, new_server, raw_client
 
@@ -259,3 +260,25 @@ def test_addresses_have_budgets_of_their_own_and_connections_share_their_address
             assert trio.current_time() - started >= (9_000_000 - 100_000 - 3 * 682_000) / 100_000
 
     autojump(main)
+
+
+def test_a_ping_while_the_server_closes_gets_no_pong_and_fails_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    """wsproto refused to send that pong, and trio-websocket failed the whole connection over it."""
+    harness = new_server(ServerSettings(port=0, idle_timeout=10, idle_warning=1, ping_interval=1000))
+    closed: list[float] = []
+
+    async def main() -> None:
+        async with memory_stream(harness) as stream:
+            raw = await raw_client(stream, harness)
+            late_ping = raw.conn.send(Ping(payload=b"late"))  # written now: a closing client may not write one
+            await raw.events_until(lambda events: any(isinstance(e, CloseConnection) for e in events))
+            assert trio.current_time() == pytest.approx(10)  # the idle close: the server is closing
+            await stream.send_all(late_ping + raw.conn.send(CloseConnection(code=1000)))
+            while harness.server.open_connections:
+                await trio.sleep(0.1)
+            closed.append(trio.current_time())
+
+    with caplog.at_level(logging.DEBUG):
+        autojump(main)
+    assert closed == [pytest.approx(10.1)]  # the close handshake completed at once (checked every 0.1 s)
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
