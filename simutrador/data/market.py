@@ -264,7 +264,7 @@ class MarketDataValidator:
                 )
             )
         ticks = bars = 0
-        if not problems:
+        if not problems and known:  # with no usable symbol, the symbols' own problems say it all
             first, last = session_window(start, end, timeframe)
             ticks = self._catalog.count_ticks(known, first, last, timeframe)
             if ticks == 0:

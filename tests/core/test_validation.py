@@ -326,3 +326,11 @@ def test_validation_only_ever_raises_simutrador_error(
     else:
         assert session.initial_capital.is_finite()
         assert session.start_date < session.end_date
+
+
+def test_no_bar_message_is_not_added_when_no_symbol_is_usable() -> None:
+    engine = Engine(clock=ManualClock(datetime(2026, 6, 1, tzinfo=UTC)))
+    with pytest.raises(SimutradorError) as caught:
+        engine.create_session("alice", symbols=[["AAPL"]], start="2024-03-04", end="2024-03-08", capital=10_000)
+    assert caught.value.code is ErrorCode.VALIDATION_FAILED
+    assert "bar to simulate" not in caught.value.message
