@@ -35,5 +35,12 @@ def system_clock() -> datetime:
 
 
 def new_session_id() -> str:
-    """A session id with 128 bits of randomness, URL-safe (22 characters)."""
-    return secrets.token_urlsafe(16)
+    """A session id with 128 bits of randomness, URL-safe (22 characters), starting with a letter or digit.
+
+    An id starting with ``-`` would read as an option on a command line
+    (``simutrador session delete -0bu...``), so such draws are drawn again.
+    """
+    while True:
+        candidate = secrets.token_urlsafe(16)
+        if candidate[0].isalnum():
+            return candidate

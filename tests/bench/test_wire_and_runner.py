@@ -209,7 +209,9 @@ def test_run_in_process_steps_reports_every_figure() -> None:
 
 def test_run_wire_steps_against_real_servers() -> None:
     raise_open_files_limit()
-    report = runner.run(attrs.evolve(TINY, wire_window=1.0), only=["wire"])
+    report = runner.run(
+        attrs.evolve(TINY, wire_window=2.0, wire_warmup=0.5), only=["wire"]
+    )  # 1,000 clients: room to connect
     results = report.by_key()
     assert set(results) == {
         "wire.echo.1",

@@ -34,3 +34,11 @@ def test_manual_clock_refuses_naive_times_and_going_back(action: object) -> None
 def test_sequential_ids() -> None:
     ids = SequentialIds("run-")
     assert [ids(), ids(), ids()] == ["run-1", "run-2", "run-3"]
+
+
+def test_random_session_ids_never_start_like_an_option() -> None:
+    from simutrador.clock import new_session_id
+
+    ids = [new_session_id() for _ in range(2000)]  # about 1 in 32 draws starts with - or _
+    assert all(len(i) == 22 and i[0].isalnum() for i in ids)
+    assert len(set(ids)) == len(ids)
