@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Final
 
-from simutrador.simulation.config import Instrument
+from simutrador.simulation.account import Account
+from simutrador.simulation.config import Instrument, SimulationConfig
 from simutrador.simulation.events import OrderRequest
 from simutrador.simulation.matching import to_grid
 from simutrador.simulation.orders import OrderRecord, OrderSide, OrderType, TimeInForce, invalid_order
 
-__all__ = ["CHILD_SUFFIXES", "order_record"]
+__all__ = ["CHILD_SUFFIXES", "order_record", "unaffordable"]
 
 CHILD_SUFFIXES: Final = ("-sl", "-tp")
 """A bracket entry's exits are ``<entry>-sl`` and ``<entry>-tp``; client ids may not end so."""
@@ -117,3 +118,45 @@ def _price(name: str, value: Decimal | None, instrument: Instrument, rounding: s
     if not value.is_finite() or value <= 0:
         raise invalid_order(f"{name} must be a positive number, not {value}", field=name)
     return to_grid(value, instrument.price_increment, rounding)
+
+
+_ZERO: Final = Decimal(0)
+
+
+def unaffordable(
+    record: OrderRecord,
+    account: Account,
+    working: Iterable[OrderRecord],
+    price_of: Callable[[OrderRecord], Decimal | None],
+    config: SimulationConfig,
+) -> tuple[str, dict[str, str]] | None:
+    """Why the account cannot afford `record` at submission (reason, details), or None when it can.
+
+    The order is judged at its limit, its stop, or the last close (never a later bar;
+    with no price yet it is checked at the fill only), with its estimated commission,
+    against ``equity x leverage - positions - what open entry orders would add``.
+    Orders that only reduce a position always pass.
+    """
+    signed = record.quantity if record.side is OrderSide.BUY else -record.quantity
+    price = price_of(record)
+    if price is None:
+        return None
+    added = account.added_exposure(record.symbol, signed, price)
+    if not added:
+        return None
+    reserved = _ZERO
+    for other in working:
+        other_price = price_of(other)
+        if other.is_open and other.parent_id is None and other_price is not None:
+            other_signed = other.remaining if other.side is OrderSide.BUY else -other.remaining
+            reserved += account.added_exposure(other.symbol, other_signed, other_price)
+    commission = config.commission.for_fill(record.quantity, price, rate_before=_ZERO, paid=_ZERO)[0]
+    required = added + commission
+    available = account.buying_power(reserved)
+    if required <= available:
+        return None
+    return (
+        f"the order needs {required:.2f} of buying power; {max(available, _ZERO):.2f} is available "
+        f"(equity x leverage {config.leverage} - positions - open orders)",
+        {"required": f"{required:.2f}", "available": f"{max(available, _ZERO):.2f}"},
+    )

@@ -53,7 +53,7 @@ from simutrador.simulation.events import (
     Tick,
     TickAdvanced,
 )
-from simutrador.simulation.intake import order_record
+from simutrador.simulation.intake import order_record, unaffordable
 from simutrador.simulation.matching import FillReason, Match, apply_slippage, match_order
 from simutrador.simulation.metrics import compute_metrics
 from simutrador.simulation.orders import (
@@ -349,33 +349,9 @@ class Simulator:
         index = self._last[record.symbol]
         return self._series[record.symbol][index].close if index >= 0 else None  # never a future bar
 
-    def _estimated_commission(self, record: OrderRecord, price: Decimal) -> Decimal:
-        return self.config.commission.for_fill(record.quantity, price, rate_before=_ZERO, paid=_ZERO)[0]
-
     def _unaffordable(self, record: OrderRecord) -> tuple[str, dict[str, str]] | None:
-        signed = record.quantity if record.side is OrderSide.BUY else -record.quantity
-        price = self._reference_price(record)
-        if price is None:
-            return None  # no price known yet: checked at the fill only
-        added = self.account.added_exposure(record.symbol, signed, price)
-        if not added:
-            return None
-        reserved = _ZERO
-        for symbol, orders in self._working.items():
-            for other in orders:
-                other_price = self._reference_price(other)
-                if other.is_open and other.parent_id is None and other_price is not None:
-                    other_signed = other.remaining if other.side is OrderSide.BUY else -other.remaining
-                    reserved += self.account.added_exposure(symbol, other_signed, other_price)
-        required = added + self._estimated_commission(record, price)
-        available = self.account.buying_power(reserved)
-        if required <= available:
-            return None
-        return (
-            f"the order needs {required:.2f} of buying power; {max(available, _ZERO):.2f} is available "
-            f"(equity x leverage {self.config.leverage} - positions - open orders)",
-            {"required": f"{required:.2f}", "available": f"{max(available, _ZERO):.2f}"},
-        )
+        working = [o for orders in self._working.values() for o in orders]
+        return unaffordable(record, self.account, working, self._reference_price, self.config)
 
     # -- internals: matching ------------------------------------------------------------
 
