@@ -153,7 +153,7 @@ class SessionManager:
         raise_problems(problems)
         state = apply_event(SessionState.INITIALIZING, SessionEvent.READY)
         with self._lock:
-            live = self._live_sessions(user_id, now)
+            live = self._live_sessions(user_id, now, limits.max_live_sessions)
             if live >= limits.max_live_sessions:
                 source = limits.source("max_live_sessions")
                 raise SimutradorError(
@@ -204,11 +204,15 @@ class SessionManager:
             self._store.record_creation(user_id, now)
         return session
 
-    def _live_sessions(self, user_id: str, now: datetime) -> int:
-        """Sessions of `user_id` that count against the cap (expired ones are dropped first)."""
+    def _live_sessions(self, user_id: str, now: datetime, cap: int) -> int:
+        """Sessions of `user_id` that count against the cap (expired ones are dropped first).
+
+        Below the cap in sessions of any state, the live ones are below it too: only a
+        user at the cap pays for a scan of their sessions (a create stays O(1) otherwise).
+        """
         owned = self._store.sessions_of(user_id)
-        if not owned:
-            return 0
+        if len(owned) < cap:
+            return len(owned)
         expired = [s for s in owned if self._is_expired(s, now)]
         for session in expired:
             self._store.remove(user_id, session.session_id)
