@@ -160,6 +160,11 @@ _AMBIGUOUS: Final = re.compile(r"\d*M", re.ASCII)
 _HINT: Final = "use one of " + ", ".join(TIMEFRAMES)
 
 
+_EXACT: Final[Mapping[str, Timeframe]] = MappingProxyType(
+    {alias: TIMEFRAMES[name] for alias, name in TIMEFRAME_ALIASES.items() if not _AMBIGUOUS.fullmatch(alias)}
+)
+
+
 def parse_timeframe(value: object) -> Timeframe:
     """The canonical `Timeframe` for a name or alias.
 
@@ -179,6 +184,9 @@ def parse_timeframe(value: object) -> Timeframe:
     """
     if isinstance(value, Timeframe):
         return value
+    exact = _EXACT.get(value) if type(value) is str else None
+    if exact is not None:  # a canonical name or alias as written: the common case, one lookup
+        return exact
     if not isinstance(value, str):
         raise ParseError(f"timeframe must be a string such as 'daily' or '5min', got {type(value).__name__}")
     text = value.strip()
