@@ -60,11 +60,15 @@ from simutrador.simulation.results import SimulationResult as SimulationResult
 from simutrador.simulation.results import Trade as Trade
 from simutrador.simulation.runner import SimulationHandle as SimulationHandle
 from simutrador.simulation.runner import StrategyContext as StrategyContext
+from simutrador.storage import ApiKey as ApiKey
+from simutrador.storage import ApiKeyStore as ApiKeyStore
 from simutrador.storage import MemoryStore as MemoryStore
 from simutrador.storage import SessionStore as SessionStore
 from simutrador.storage import SqliteStore as SqliteStore
 
 __all__ = [
+    "ApiKey",
+    "ApiKeyStore",
     "AssetClass",
     "Bar",
     "Catalog",

@@ -30,7 +30,7 @@ from typing import Any, Final
 import attrs
 
 from simutrador.errors import ErrorCode, SimutradorError
-from simutrador.parsing import ParseError, parse_duration, parse_money, parse_whole
+from simutrador.parsing import ParseError, parse_duration, parse_money, parse_names, parse_whole
 
 __all__ = [
     "DEFAULT_PLAN_LIMITS",
@@ -152,6 +152,9 @@ class SessionSettings:
         max_metadata_depth: Deepest nesting of a session's metadata.
         max_session_id_length: Longest client-chosen session id.
         result_retention_minutes: How long a completed session keeps its result.
+        data_provider_aliases: Provider names a request may give for the engine's own
+            catalog (the original SimuTrador clients send ``data_provider: "polygon"``);
+            the session records, and replies echo, the catalog's real name.
     """
 
     max_sessions_per_user: int = setting(5, _COUNT, types=int)
@@ -163,6 +166,7 @@ class SessionSettings:
     max_metadata_depth: int = setting(4, _COUNT, types=int)
     max_session_id_length: int = setting(64, _COUNT, types=int)
     result_retention_minutes: int = setting(1440, _COUNT, types=int)
+    data_provider_aliases: tuple[str, ...] = setting(("polygon", "alpaca", "iex"), parse_names, types=tuple)
 
     def __attrs_post_init__(self) -> None:
         """Check the settings are consistent with each other."""

@@ -6,7 +6,8 @@ check: unknown symbols (with close-match suggestions), a timeframe a symbol cann
 have, ranges outside a symbol's data (with each symbol's available start/end, by the
 one rule of `simutrador.data.catalog.covers`), too little history for the warmup
 bars (with the earliest start that works), a range with no bar to simulate, an
-unknown data provider, and the estimated ticks and bars at the session's timeframe.
+unknown data provider (the catalog's name and the `data_provider_aliases` setting are
+known), and the estimated ticks and bars at the session's timeframe.
 Results are kept in a bounded LRU cache keyed on the normalized request and the
 catalog's `version`; a new version clears the cache.
 """
@@ -411,12 +412,17 @@ class MarketDataValidator:
         )
 
     def _check_provider(self, provider: str | None, problems: list[Problem]) -> None:
-        if provider is not None and provider != self._catalog.name:
-            problems.append(
-                Problem(
-                    code=ErrorCode.VALIDATION_FAILED,
-                    field="data_provider",
-                    message=f"data_provider {provider!r} is not available; this engine serves {self._catalog.name!r}",
-                    details={"supported_providers": [self._catalog.name]},
-                )
+        """A provider other than the catalog's name or one of its aliases is a problem."""
+        name = self._catalog.name
+        if provider is None or provider == name or provider in self._settings.session.data_provider_aliases:
+            return
+        aliases = self._settings.session.data_provider_aliases
+        also = f" (also accepted as {', '.join(aliases)})" if aliases else ""
+        problems.append(
+            Problem(
+                code=ErrorCode.VALIDATION_FAILED,
+                field="data_provider",
+                message=f"data_provider {provider!r} is not available; this engine serves {name!r}{also}",
+                details={"supported_providers": [name], "data_provider_aliases": list(aliases)},
             )
+        )

@@ -2,14 +2,16 @@
 
 `simutrador.storage.memory.MemoryStore` (the embedded default) keeps everything in
 dictionaries; `simutrador.storage.sqlite.SqliteStore` keeps them in a SQLite file
-that survives restarts (schema and migrations in `simutrador.storage.schema`).
+that survives restarts (schema and migrations in `simutrador.storage.schema`). Both
+also keep API keys, hashed (`ApiKeyStore`).
 Stores hold; they decide nothing (limits, expiry and states are
 `simutrador.sessions`' rules).
 """
 
 from simutrador.storage.apikeys import ApiKey as ApiKey
+from simutrador.storage.base import ApiKeyStore as ApiKeyStore
 from simutrador.storage.base import SessionStore as SessionStore
 from simutrador.storage.memory import MemoryStore as MemoryStore
 from simutrador.storage.sqlite import SqliteStore as SqliteStore
 
-__all__ = ["ApiKey", "MemoryStore", "SessionStore", "SqliteStore"]
+__all__ = ["ApiKey", "ApiKeyStore", "MemoryStore", "SessionStore", "SqliteStore"]

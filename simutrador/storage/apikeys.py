@@ -7,8 +7,10 @@ and the HMAC-SHA-256 of the secret under that salt. Since the secret is 256 rand
 bits, one keyed hash suffices (a slow password hash guards guessable passwords,
 which these are not); `hmac.compare_digest` compares in constant time.
 
-The SQL lives with the store (`simutrador.storage.sqlite.SqliteStore.add_api_key`...);
-this module holds what does not depend on where keys are kept.
+Both stores keep keys (`simutrador.storage.base.ApiKeyStore`): the SQL lives with
+`simutrador.storage.sqlite.SqliteStore`, the dictionaries with
+`simutrador.storage.memory.MemoryStore`; this module holds what does not depend on
+where keys are kept.
 """
 
 from __future__ import annotations
@@ -25,7 +27,17 @@ import attrs
 from simutrador.errors import ErrorCode, SimutradorError
 from simutrador.settings import Plan
 
-__all__ = ["KEY_PREFIX", "ApiKey", "NewKey", "check_key_owner", "key_digest", "key_id_of", "new_key", "split_key"]
+__all__ = [
+    "KEY_PREFIX",
+    "ApiKey",
+    "NewKey",
+    "check_key_owner",
+    "key_digest",
+    "key_id_of",
+    "new_key",
+    "secret_matches",
+    "split_key",
+]
 
 KEY_PREFIX: Final = "stk"
 _KEY = re.compile(r"stk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
@@ -85,6 +97,11 @@ def new_key() -> NewKey:
 def key_digest(salt: bytes, secret: str) -> bytes:
     """HMAC-SHA-256 of `secret` keyed with `salt`."""
     return hmac.new(salt, secret.encode(), hashlib.sha256).digest()
+
+
+def secret_matches(salt: bytes, digest: bytes, secret: str) -> bool:
+    """Whether `secret` is the one whose digest under `salt` is `digest` (constant-time comparison)."""
+    return hmac.compare_digest(key_digest(salt, secret), digest)
 
 
 def split_key(key: object) -> tuple[str, str] | None:

@@ -1,6 +1,8 @@
-"""The `SessionStore` protocol: what the session rules need from storage, and nothing more.
+"""The store protocols: `SessionStore` for the session rules, `ApiKeyStore` for API keys.
 
-A store is not thread-safe by itself: `simutrador.sessions.manager.SessionManager`
+`SessionStore` is what the session rules need from storage, and nothing more;
+`ApiKeyStore` is what the server's token endpoint and ``simutrador keys`` need. A
+session store is not thread-safe by itself: `simutrador.sessions.manager.SessionManager`
 calls it under its own lock, after every check has passed, so a refused operation
 never reaches the store.
 """
@@ -12,9 +14,11 @@ from datetime import datetime
 from typing import Protocol
 
 from simutrador.sessions.models import Session
+from simutrador.settings import Plan
 from simutrador.simulation.results import SimulationResult
+from simutrador.storage.apikeys import ApiKey
 
-__all__ = ["SessionStore"]
+__all__ = ["ApiKeyStore", "SessionStore"]
 
 
 class SessionStore(Protocol):
@@ -75,4 +79,33 @@ class SessionStore(Protocol):
 
     def forget_creations_before(self, cutoff: datetime) -> None:
         """Drop every creation time at or before `cutoff`."""
+        ...
+
+
+class ApiKeyStore(Protocol):
+    """Holds API keys hashed (`simutrador.storage.apikeys`): makes, verifies, lists and revokes them.
+
+    Both stores implement it; the server's token endpoint (``POST /auth/token``) and
+    ``simutrador keys`` use nothing else. Unlike `SessionStore`, a key store is
+    thread-safe by itself (the server's listener calls it outside the session lock).
+    """
+
+    def add_api_key(self, user_id: str, plan: Plan | str = Plan.FREE) -> str:
+        """Make a key for `user_id` with `plan`; returns the whole key (shown once, never stored).
+
+        Raises:
+            SimutradorError: ``VALIDATION_FAILED`` for a bad user id or plan.
+        """
+        ...
+
+    def verify_api_key(self, key: str) -> tuple[str, Plan] | None:
+        """``(user_id, plan)`` for a valid, unrevoked key; None for anything else."""
+        ...
+
+    def list_api_keys(self, user_id: str | None = None) -> list[ApiKey]:
+        """The keys (revoked ones too) of `user_id`, or of everyone; oldest first."""
+        ...
+
+    def revoke_api_key(self, key_id: str) -> bool:
+        """Revoke a key by its id (or the whole key); True when a working key was revoked."""
         ...

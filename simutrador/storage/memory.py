@@ -6,34 +6,62 @@ entries made stale by a later save are skipped; the heap is rebuilt when stale
 entries outnumber live ones. Creation times per user live in a deque, and the dict
 of deques stays ordered by each user's latest creation, so forgetting idle users
 costs only as many steps as there are idle users.
+
+API keys (`simutrador.storage.base.ApiKeyStore`) are kept as in a `SqliteStore`, salted
+and hashed, under a lock of their own (the server's token endpoint calls them outside
+the session manager's lock); they last as long as the store.
 """
 
 from __future__ import annotations
 
 import heapq
+import threading
 from collections import deque
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Final
 
+import attrs
+
+from simutrador.clock import Clock, system_clock
 from simutrador.sessions.models import Session
+from simutrador.settings import Plan
 from simutrador.simulation.results import SimulationResult
+from simutrador.storage.apikeys import ApiKey, check_key_owner, key_id_of, new_key, secret_matches, split_key
 
 __all__ = ["MemoryStore"]
 
 _NO_SESSIONS: Final[dict[str, Session]] = {}
 
 
+@attrs.frozen(kw_only=True, slots=True)
+class _StoredKey:
+    about: ApiKey
+    salt: bytes = attrs.field(repr=False)
+    digest: bytes = attrs.field(repr=False)
+
+
 class MemoryStore:
-    """A `simutrador.storage.base.SessionStore` in memory (not thread-safe: the manager locks).
+    """A `simutrador.storage.base.SessionStore` and `simutrador.storage.base.ApiKeyStore` in memory.
+
+    Sessions are not thread-safe (the manager locks); API keys are.
+
+    Args:
+        clock: The time API keys are stamped with.
 
     Example:
         >>> store = MemoryStore()
         >>> len(store), store.get("alice", "s1")
         (0, None)
+        >>> key = store.add_api_key("alice", "professional")
+        >>> store.verify_api_key(key)
+        ('alice', <Plan.PROFESSIONAL: 'professional'>)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Clock = system_clock) -> None:
+        self._clock = clock
+        self._keys: dict[str, _StoredKey] = {}
+        self._keys_lock = threading.Lock()
         self._sessions: dict[str, dict[str, Session]] = {}
         self._created: dict[str, deque[datetime]] = {}
         self._expiry: list[tuple[datetime, str, str]] = []
@@ -119,6 +147,51 @@ class MemoryStore:
             idle.append(user_id)
         for user_id in idle:
             del self._created[user_id]
+
+    # -- API keys ---------------------------------------------------------------------
+
+    def add_api_key(self, user_id: str, plan: Plan | str = Plan.FREE) -> str:
+        """Make an API key for `user_id` with `plan`; returns the key (only its salted hash is kept).
+
+        Raises:
+            SimutradorError: ``VALIDATION_FAILED`` for a bad user id or plan.
+        """
+        checked = check_key_owner(user_id, plan)
+        made = new_key()
+        about = ApiKey(key_id=made.key_id, user_id=user_id, plan=checked, created_at=self._clock())
+        with self._keys_lock:
+            self._keys[made.key_id] = _StoredKey(about=about, salt=made.salt, digest=made.digest)
+        return made.key
+
+    def verify_api_key(self, key: str) -> tuple[str, Plan] | None:
+        """``(user_id, plan)`` for a valid, unrevoked key; None for anything else."""
+        parts = split_key(key)
+        if parts is None:
+            return None
+        key_id, secret = parts
+        with self._keys_lock:
+            stored = self._keys.get(key_id)
+        if stored is None or not stored.about.active or not secret_matches(stored.salt, stored.digest, secret):
+            return None
+        return stored.about.user_id, stored.about.plan
+
+    def list_api_keys(self, user_id: str | None = None) -> list[ApiKey]:
+        """The keys (revoked ones too) of `user_id`, or of everyone; oldest first."""
+        with self._keys_lock:
+            found = [k.about for k in self._keys.values() if user_id is None or k.about.user_id == user_id]
+        return sorted(found, key=lambda k: (k.created_at, k.key_id))
+
+    def revoke_api_key(self, key_id: str) -> bool:
+        """Revoke a key by its id (or the whole key); True when a working key was revoked."""
+        found = key_id_of(key_id)
+        with self._keys_lock:
+            stored = None if found is None else self._keys.get(found)
+            if stored is None or not stored.about.active:
+                return False
+            self._keys[stored.about.key_id] = attrs.evolve(
+                stored, about=attrs.evolve(stored.about, revoked_at=self._clock())
+            )
+        return True
 
     @property
     def index_size(self) -> int:

@@ -29,7 +29,6 @@ its API keys, but must not change sessions while the owner runs).
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import logging
 import os
@@ -47,7 +46,7 @@ from simutrador.sessions.models import Session
 from simutrador.sessions.states import SessionState
 from simutrador.settings import Plan
 from simutrador.simulation.results import SimulationResult
-from simutrador.storage.apikeys import ApiKey, check_key_owner, key_digest, key_id_of, new_key, split_key
+from simutrador.storage.apikeys import ApiKey, check_key_owner, key_id_of, new_key, secret_matches, split_key
 from simutrador.storage.schema import open_database
 
 __all__ = ["SqliteStore"]
@@ -300,7 +299,7 @@ class SqliteStore:
         if row is None:
             return None
         user_id, plan, salt, digest = row
-        if not hmac.compare_digest(key_digest(bytes(salt), secret), bytes(digest)):
+        if not secret_matches(bytes(salt), bytes(digest), secret):
             return None
         return str(user_id), Plan(plan)
 

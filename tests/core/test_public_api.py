@@ -10,6 +10,8 @@ import simutrador
 
 def test_exported_names_are_pinned() -> None:
     assert sorted(simutrador.__all__) == [
+        "ApiKey",
+        "ApiKeyStore",
         "AssetClass",
         "Bar",
         "Catalog",

@@ -78,6 +78,7 @@ def test_session_defaults_are_the_seeds() -> None:
     assert s.max_metadata_bytes == 4096
     assert s.max_metadata_depth == 4
     assert s.max_session_id_length == 64
+    assert s.data_provider_aliases == ("polygon", "alpaca", "iex")
 
 
 @pytest.mark.parametrize("plan", list(Plan), ids=lambda p: p.value)
@@ -287,6 +288,19 @@ def test_load_session_settings_from_env() -> None:
     )
     assert settings.plans == EngineSettings().plans
     assert settings.default_plan is Plan.FREE
+
+
+def test_data_provider_aliases_load_from_env_and_toml(tmp_path: Path) -> None:
+    by_env = EngineSettings.load(environ={"SIMUTRADOR_DATA_PROVIDER_ALIASES": "polygon, vendor"})
+    assert by_env.session.data_provider_aliases == ("polygon", "vendor")
+    assert EngineSettings.load(environ={"SIMUTRADOR_DATA_PROVIDER_ALIASES": ""}).session.data_provider_aliases == ()
+    config = tmp_path / "aliases.toml"
+    config.write_text('[session]\ndata_provider_aliases = ["iex"]\n')
+    assert EngineSettings.load(config, environ={}).session.data_provider_aliases == ("iex",)
+    config.write_text("[session]\ndata_provider_aliases = 5\n")
+    with pytest.raises(SimutradorError) as caught:
+        EngineSettings.load(config, environ={})
+    assert "session.data_provider_aliases (SIMUTRADOR_DATA_PROVIDER_ALIASES)" in caught.value.message
 
 
 def test_load_plan_limits_from_env() -> None:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simutrador import DataRange, Engine, EngineSettings, ErrorCode, Plan, SimutradorError
+from simutrador import DataRange, Engine, EngineSettings, ErrorCode, Plan, SessionSettings, SimutradorError
 from simutrador.data.catalog import Bar, SymbolInfo
 from simutrador.data.market import MarketDataValidator
 from simutrador.data.sample import SampleCatalog
@@ -208,13 +208,36 @@ class TestEngineIntegration:
             engine.create_session("alice", params(symbols=("APPL",), start_date="2024-03-08", end_date="2024-03-04"))
         assert [p["code"] for p in info.value.details["problems"]] == ["INVALID_DATE_RANGE", "INVALID_SYMBOL"]
 
-    @pytest.mark.parametrize("provider", ["polygon", "Sample"])
+    @pytest.mark.parametrize("provider", ["nasdaq-itch", "Sample", "Polygon"])
     def test_unknown_provider(self, provider: str) -> None:
         engine = Engine(clock=ManualClock())
         with pytest.raises(SimutradorError) as info:
             engine.create_session("alice", params(symbols="SPY", end_date="2024-03-04", data_provider=provider))
         assert info.value.details["fields"] == ["data_provider"]
-        assert info.value.details["problems"][0]["supported_providers"] == ["sample"]
+        problem = info.value.details["problems"][0]
+        assert problem["supported_providers"] == ["sample"]
+        assert problem["data_provider_aliases"] == ["polygon", "alpaca", "iex"]
+        assert "also accepted as polygon, alpaca, iex" in problem["message"]
+
+    @pytest.mark.parametrize("provider", ["polygon", "alpaca", "iex"])
+    def test_an_alias_names_the_serving_catalog(self, provider: str) -> None:
+        """The original SimuTrador clients send data_provider "polygon"; the session records the real name."""
+        engine = Engine(clock=ManualClock())
+        session = engine.create_session("alice", params(symbols="SPY", end_date="2024-03-04", data_provider=provider))
+        assert session.data_provider == "sample"
+
+    def test_aliases_are_a_setting(self) -> None:
+        settings = EngineSettings(session=SessionSettings(data_provider_aliases=("vendor",)))
+        engine = Engine(settings, clock=ManualClock())
+        assert engine.create_session("alice", params(symbols="SPY", end_date="2024-03-04", data_provider="vendor"))
+        with pytest.raises(SimutradorError) as info:
+            engine.create_session("alice", params(symbols="SPY", end_date="2024-03-04", data_provider="polygon"))
+        assert info.value.details["fields"] == ["data_provider"]
+        no_aliases = Engine(EngineSettings(session=SessionSettings(data_provider_aliases=())), clock=ManualClock())
+        with pytest.raises(SimutradorError) as info:
+            no_aliases.create_session("alice", params(symbols="SPY", end_date="2024-03-04", data_provider="polygon"))
+        assert "also accepted" not in info.value.message
+        assert info.value.details["problems"][0]["data_provider_aliases"] == []
 
     def test_known_provider_accepted(self) -> None:
         engine = Engine(clock=ManualClock())
