@@ -217,6 +217,14 @@ class Engine:
         """
         return self._simulations.start(user_id, session_id)
 
+    def fail_simulation(self, user_id: str, session_id: str, error: BaseException) -> None:
+        """Mark a started simulation ERROR with `error`'s summary (its driver gave up: a limit passed...).
+
+        For drivers of `start_simulation` handles (the WebSocket server); `run_simulation`
+        does this itself when the strategy raises. A session deleted meanwhile is ignored.
+        """
+        self._simulations.fail(user_id, session_id, error)
+
     def get_result(self, user_id: str, session_id: str) -> SimulationResult:
         """The result of a COMPLETED session (kept for ``result_retention_minutes``).
 

@@ -31,9 +31,19 @@ import trio_websocket
 
 from simutrador import ErrorCode, Session, SimutradorError
 from simutrador.codec import format_datetime, session_from_wire
+from simutrador.simulation.results import SimulationResult
+from simutrador.simulation.events import Fill, Tick
+from simutrador.simulation.runner import Progress, StrategyContext
 from simutrador_ws.envelope import Envelope, decode, encode_message
+from simutrador_ws.remote import RemoteDriver, RemoteSimulation, run_remote_strategy
 
-__all__ = ["ClientConnectionError", "SessionClient", "SessionClientSettings", "SyncSessionClient"]
+__all__ = [
+    "ClientConnectionError",
+    "SessionClient",
+    "SessionClientSettings",
+    "SyncRemoteSimulation",
+    "SyncSessionClient",
+]
 
 T = TypeVar("T")
 
@@ -111,6 +121,8 @@ class SessionClient:
         self.ready: dict[str, Any] = {}
         self.notices: list[Envelope] = []
         self._pending: dict[str, trio.MemorySendChannel[Envelope | BaseException]] = {}
+        self._streams: dict[str, trio.MemorySendChannel[Envelope | BaseException]] = {}
+        self._unanswered: dict[str, str] = {}  # request id of a message sent without waiting → its session
         self._ids = itertools.count(1)
         self._closed: BaseException | None = None
 
@@ -261,13 +273,52 @@ class SessionClient:
             raise _error_from(reply.data)
         return reply
 
+    async def send(self, type_: str, data: Mapping[str, Any], *, errors_to: str) -> None:
+        """Send one message that gets no reply (``tick_ack``); an error it causes goes to `errors_to`'s stream.
+
+        Raises:
+            ClientConnectionError: the connection is closed.
+        """
+        if self._closed is not None:
+            raise ClientConnectionError(f"the connection is closed: {self._closed}")
+        request_id = f"c{next(self._ids)}"
+        self._unanswered[request_id] = errors_to
+        if len(self._unanswered) > 4096:  # answered ones are never removed: keep the newest
+            for stale in list(self._unanswered)[:2048]:
+                del self._unanswered[stale]
+        try:
+            await self._ws.send_message(encode_message(type_, _wire_data(data), request_id))
+        except trio_websocket.ConnectionClosed as exc:
+            raise ClientConnectionError(f"the connection is closed: {exc.reason}") from None
+
+    def subscribe(self, session_id: str) -> trio.MemoryReceiveChannel[Envelope | BaseException]:
+        """A stream of every message the server pushes about `session_id` (ticks, fills...), in order."""
+        send, receive = trio.open_memory_channel[Envelope | BaseException](math.inf)
+        self._streams[session_id] = send
+        if self._closed is not None:
+            send.send_nowait(ClientConnectionError(f"the connection is closed: {self._closed}"))
+        return receive
+
+    def unsubscribe(self, session_id: str) -> None:
+        """Stop routing `session_id`'s pushed messages to its stream."""
+        self._streams.pop(session_id, None)
+
     async def _reader(self) -> None:
         try:
             while True:
                 reply = decode(await self._ws.get_message(), MAX_REPLY_BYTES)
-                channel = self._pending.get(reply.request_id or "")
+                request_id = reply.request_id or ""
+                channel = self._pending.get(request_id)
                 if channel is not None:
                     channel.send_nowait(reply)
+                    continue
+                session_id = self._unanswered.pop(request_id, None) if request_id else None
+                if session_id is None:
+                    found = reply.data.get("session_id")
+                    session_id = found if isinstance(found, str) else None
+                stream = self._streams.get(session_id) if session_id is not None else None
+                if stream is not None:
+                    stream.send_nowait(reply)
                 else:
                     self.notices.append(reply)  # idle warnings, token expiry...
         except trio_websocket.ConnectionClosed as exc:
@@ -284,7 +335,7 @@ class SessionClient:
     def _fail_pending(self, error: BaseException) -> None:
         if self._closed is None:
             self._closed = error
-        for channel in list(self._pending.values()):
+        for channel in [*self._pending.values(), *self._streams.values()]:
             with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):  # already answered
                 channel.send_nowait(error)
 
@@ -339,6 +390,79 @@ class SessionClient:
         """What the server's catalog holds: symbol, asset class, market, ranges."""
         reply = await self.request("list_symbols", {"market": market} if market else {})
         return list(reply.data["symbols"])
+
+    # -- simulations ------------------------------------------------------------------
+
+    async def run_simulation(
+        self,
+        session_id: str,
+        strategy: object,
+        *,
+        max_pending_ticks: int = 1,
+        progress: Progress | None = None,
+    ) -> SimulationResult:
+        """Run `strategy` on the server over a READY session; the same result (and digest) as embedded.
+
+        The strategy is the object (or function) `simutrador.Engine.run_simulation`
+        takes, called in the same order with a ``ctx`` that mirrors the server's
+        simulator exactly. Orders are applied at the tick the strategy saw.
+
+        Args:
+            session_id: A READY session of the caller.
+            strategy: An object with ``on_tick(ctx, tick)`` (and optional hooks) or a function.
+            max_pending_ticks: The credit window (1: lockstep; more lets ticks travel
+                ahead, the result is the same).
+            progress: Called with (ticks done, total) about a hundred times per run.
+
+        Raises:
+            SimutradorError: the server's refusals; ``INVALID_ORDER`` for an order
+                the server refused outright.
+            Exception: whatever the strategy raised (the session stays paused on the
+                server, its state kept).
+        """
+        driver = RemoteDriver(self, session_id, max_pending_ticks=max_pending_ticks, progress=progress)
+        try:
+            return await run_remote_strategy(driver, strategy)
+        except SimutradorError:
+            raise
+        except Exception:
+            with contextlib.suppress(SimutradorError, ClientConnectionError):
+                await self.request("pause_simulation", {"session_id": session_id})
+            raise
+
+    @asynccontextmanager
+    async def simulate(
+        self, session_id: str, *, max_pending_ticks: int = 1, progress: Progress | None = None
+    ) -> AsyncIterator[RemoteSimulation]:
+        """Start a READY session's simulation and step it by hand.
+
+        Example::
+
+            async with client.simulate(session.session_id) as sim:
+                async for tick in sim:
+                    if tick.sequence_id == 1:
+                        sim.buy("AAPL", 10)
+                result = await sim.result()
+        """
+        simulation = RemoteSimulation(RemoteDriver(self, session_id, max_pending_ticks=max_pending_ticks, progress=progress))
+        await simulation.start()
+        yield simulation
+
+    async def pause_simulation(self, session_id: str) -> dict[str, Any]:
+        """Pause a simulation this connection drives (state kept); the ``simulation_paused`` data."""
+        return dict((await self.request("pause_simulation", {"session_id": session_id})).data)
+
+    async def resume_simulation(self, session_id: str) -> dict[str, Any]:
+        """Resume a paused simulation (also one paused by a dropped connection); the ``simulation_resumed`` data."""
+        return dict((await self.request("resume_simulation", {"session_id": session_id})).data)
+
+    async def query_positions(self, session_id: str) -> dict[str, Any]:
+        """A running simulation's account: cash, equity, buying power, positions, working orders."""
+        return dict((await self.request("query_positions", {"session_id": session_id})).data)
+
+    async def get_results(self, session_id: str) -> SimulationResult:
+        """A COMPLETED session's result (every page of ``get_results`` joined)."""
+        return await RemoteDriver(self, session_id).result()
 
     def _remember(self, session: Session) -> Session:
         self.sessions[session.session_id] = session
@@ -487,6 +611,39 @@ class SyncSessionClient:
         """See `SessionClient.list_symbols`."""
         return self._call(self._async.list_symbols, market)
 
+    def run_simulation(
+        self, session_id: str, strategy: object, *, max_pending_ticks: int = 1, progress: Progress | None = None
+    ) -> SimulationResult:
+        """See `SessionClient.run_simulation` (the strategy runs on the client's thread)."""
+        return self._call(
+            self._async.run_simulation, session_id, strategy, max_pending_ticks=max_pending_ticks, progress=progress
+        )
+
+    def simulate(
+        self, session_id: str, *, max_pending_ticks: int = 1, progress: Progress | None = None
+    ) -> SyncRemoteSimulation:
+        """See `SessionClient.simulate`: ``for tick in client.simulate(id): ...`` then ``.result()``."""
+        driver = RemoteDriver(self._async, session_id, max_pending_ticks=max_pending_ticks, progress=progress)
+        simulation = RemoteSimulation(driver)
+        self._call(simulation.start)
+        return SyncRemoteSimulation(self, simulation)
+
+    def pause_simulation(self, session_id: str) -> dict[str, Any]:
+        """See `SessionClient.pause_simulation`."""
+        return self._call(self._async.pause_simulation, session_id)
+
+    def resume_simulation(self, session_id: str) -> dict[str, Any]:
+        """See `SessionClient.resume_simulation`."""
+        return self._call(self._async.resume_simulation, session_id)
+
+    def query_positions(self, session_id: str) -> dict[str, Any]:
+        """See `SessionClient.query_positions`."""
+        return self._call(self._async.query_positions, session_id)
+
+    def get_results(self, session_id: str) -> SimulationResult:
+        """See `SessionClient.get_results`."""
+        return self._call(self._async.get_results, session_id)
+
     def close(self) -> None:
         """Close the connection and stop the background thread."""
         if self._stop is not None and self._token_trio is not None and self._thread.is_alive():
@@ -499,3 +656,47 @@ class SyncSessionClient:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+class SyncRemoteSimulation:
+    """`simutrador_ws.remote.RemoteSimulation` for `SyncSessionClient`: a plain iterator over ticks."""
+
+    def __init__(self, client: SyncSessionClient, simulation: RemoteSimulation) -> None:
+        self._client = client
+        self._simulation = simulation
+        self._ticks = simulation.__aiter__()
+
+    @property
+    def ctx(self) -> StrategyContext:
+        """The context (account, orders, bars) of the current tick."""
+        return self._simulation.ctx
+
+    @property
+    def fills(self) -> list[Fill]:
+        """Every fill so far."""
+        return self._simulation.fills
+
+    def buy(self, symbol: str, quantity: object, **prices: Any) -> str:
+        """Hold a buy order for the current tick; its id."""
+        return self._simulation.buy(symbol, quantity, **prices)
+
+    def sell(self, symbol: str, quantity: object, **prices: Any) -> str:
+        """Hold a sell order for the current tick; its id."""
+        return self._simulation.sell(symbol, quantity, **prices)
+
+    def cancel(self, order_id: str) -> None:
+        """Hold a cancel for the current tick."""
+        self._simulation.cancel(order_id)
+
+    def __iter__(self) -> SyncRemoteSimulation:
+        return self
+
+    def __next__(self) -> Tick:
+        try:
+            return self._client._call(self._ticks.__anext__)  # pyright: ignore[reportPrivateUsage]
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    def result(self) -> SimulationResult:
+        """The result (once every tick has been iterated)."""
+        return self._client._call(self._simulation.result)  # pyright: ignore[reportPrivateUsage]

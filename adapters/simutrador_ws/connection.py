@@ -24,7 +24,7 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 import attrs
@@ -34,8 +34,9 @@ from simutrador.codec import format_datetime
 from simutrador_ws.auth import Identity
 from simutrador_ws.envelope import PROTOCOL_VERSION, decode, encode_reply, peek_request_id
 from simutrador_ws.metrics import Metrics
-from simutrador_ws.routes import ROUTES, Emit, Route, RouteContext, route_for, supported_types
+from simutrador_ws.routes import ROUTES, Emit, Push, Route, RouteContext, route_for, supported_types
 from simutrador_ws.settings import ServerSettings
+from simutrador_ws.simulations import SimulationDesk, SimulationLimits, SimulationRegistry
 
 __all__ = ["Connection", "RequestServed"]
 
@@ -72,9 +73,12 @@ class Connection:
         metrics: Where counters go (a new `Metrics` when None).
         routes: The dispatch table (`simutrador_ws.routes.ROUTES` unless a test
             brings its own).
+        simulations: The server's remote runs (a new registry when None).
+        clock: Seconds, for the simulations' ack timeout and order rate (the server
+            passes trio's clock).
     """
 
-    __slots__ = ("_context", "_max_bytes", "_outgoing", "_routes", "_settings")
+    __slots__ = ("_context", "_credits", "_max_bytes", "_outgoing", "_routes", "_settings", "desk")
 
     def __init__(
         self,
@@ -84,12 +88,30 @@ class Connection:
         settings: ServerSettings | None = None,
         metrics: Metrics | None = None,
         routes: Mapping[str, Route[Any]] = ROUTES,
+        simulations: SimulationRegistry | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._settings = settings or ServerSettings()
-        self._max_bytes = self._settings.max_message_bytes
-        self._context = RouteContext(engine, identity, metrics if metrics is not None else Metrics())
+        self._settings = settings = settings or ServerSettings()
+        self._max_bytes = settings.max_message_bytes
+        limits = engine.limits_for(identity.plan)
+        self.desk = SimulationDesk(
+            engine,
+            identity.user_id,
+            simulations if simulations is not None else SimulationRegistry(),
+            SimulationLimits(
+                max_pending_ticks=settings.simulation_max_pending_ticks,
+                max_orders_per_batch=settings.simulation_max_orders_per_batch,
+                max_open_orders=settings.simulation_max_open_orders,
+                default_tick_interval_ms=settings.simulation_tick_interval_ms,
+                ack_timeout=settings.simulation_ack_timeout,
+                orders_per_minute=limits.orders_per_minute,
+            ),
+            clock,
+        )
+        self._context = RouteContext(engine, identity, metrics if metrics is not None else Metrics(), self.desk)
         self._routes = routes
         self._outgoing: deque[str] = deque()
+        self._credits = 0
         self.push("connection_ready", self._ready())
 
     @property
@@ -146,6 +168,24 @@ class Connection:
         """Queue `error` as an ``error`` message answering no request (token expiry)."""
         self._outgoing.append(self._error_text(error, None, session_operation=False))
 
+    def take_credits(self) -> int:
+        """Messages the client has earned beyond the rate limit since the last call: one per tick sent.
+
+        A client in lockstep answers every tick with a ``tick_ack``; the server's
+        per-connection message rate must not throttle what the credit window itself
+        bounds, so the server adds these to the connection's bucket.
+        """
+        credits, self._credits = self._credits, 0
+        return credits
+
+    def push_all(self, pushes: Iterable[Push]) -> None:
+        """Queue `pushes` (a simulation's ticks from the server's pump or timers)."""
+        now = self._context.engine.clock()
+        for push in pushes:
+            if push.type == "tick":
+                self._credits += 1
+            self._outgoing.append(encode_reply(push.type, push.data, None, now))
+
     def next_outgoing(self) -> str | None:
         """The next message to send, or None when nothing is queued."""
         return self._outgoing.popleft() if self._outgoing else None
@@ -163,9 +203,15 @@ class Connection:
         if not isinstance(answer, Emit):
             self._outgoing.append(encode_reply(route.reply_type, answer, request_id, now))
             return
-        texts = [] if answer.reply is None else [encode_reply(route.reply_type, answer.reply, request_id, now)]
-        texts += [encode_reply(push.type, push.data, None, now) for push in answer.then]
-        self._outgoing.extend(texts)
+        outgoing = self._outgoing
+        for push in answer.first:
+            outgoing.append(encode_reply(push.type, push.data, None, now))
+        if answer.reply is not None:
+            outgoing.append(encode_reply(answer.reply_type or route.reply_type, answer.reply, request_id, now))
+        for push in answer.then:
+            if push.type == "tick":
+                self._credits += 1
+            outgoing.append(encode_reply(push.type, push.data, None, now))
 
     def _queue_error(self, error: SimutradorError, request_id: str | None, kind: str) -> str:
         """Queue `error` as the answer to one request; returns the outcome (the code sent)."""

@@ -21,7 +21,7 @@ class TokenBucket:
         clock: Seconds from a monotonic clock.
     """
 
-    __slots__ = ("_burst", "_clock", "_rate", "_stamp", "_tokens")
+    __slots__ = ("_burst", "_clock", "_granted", "_rate", "_stamp", "_tokens")
 
     def __init__(self, rate: float, burst: int, clock: Callable[[], float]) -> None:
         self._rate = rate
@@ -29,9 +29,17 @@ class TokenBucket:
         self._clock = clock
         self._tokens = self._burst
         self._stamp = clock()
+        self._granted = 0
+
+    def grant(self, tokens: int, *, most: int) -> None:
+        """Add `tokens` spent before the refilling ones (earned: one per simulation tick sent), keeping at most `most`."""
+        self._granted = min(self._granted + tokens, most)
 
     def take(self) -> float:
         """Spend a token: 0.0 when allowed, else the seconds until one is available."""
+        if self._granted:
+            self._granted -= 1
+            return 0.0
         now = self._clock()
         self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
         self._stamp = now

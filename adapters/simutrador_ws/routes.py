@@ -16,16 +16,16 @@ then ``history_snapshot`` and ticks). Calls never see the wire or the connection
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, Generic, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar
 
 import attrs
 
-from simutrador import Engine, ErrorCode, SessionParams, SimutradorError
+from simutrador import ErrorCode, SessionParams, SimutradorError
 from simutrador.codec import format_datetime, session_params_from_wire, session_to_wire, structure
 from simutrador_ws.auth import Identity
-from simutrador_ws.metrics import Metrics
+from simutrador_ws.dispatch import Answer, Emit, Push, Route, RouteContext
+from simutrador_ws.simulation_routes import SIMULATION_ROUTES
 
 __all__ = [
     "ROUTES",
@@ -35,92 +35,11 @@ __all__ = [
     "Route",
     "RouteContext",
     "route_for",
+    "session_created",
     "supported_types",
 ]
 
 T = TypeVar("T")
-
-
-@attrs.frozen(slots=True)
-class RouteContext:
-    """What a route's call may use: the engine, who is asking, and the server's counters."""
-
-    engine: Engine
-    identity: Identity
-    metrics: Metrics
-
-
-@attrs.frozen(kw_only=True, slots=True)
-class Push:
-    """A message nobody asked for by `request_id` (sent with ``request_id: null``): ticks, progress, notices."""
-
-    type: str
-    data: Mapping[str, Any]
-
-
-def _pushes(items: Sequence[Push]) -> tuple[Push, ...]:
-    return tuple(items)
-
-
-@attrs.frozen(kw_only=True, slots=True)
-class Emit:
-    """Everything one request answers with, in order, when that is not exactly one reply.
-
-    Attributes:
-        reply: The data of the route's reply (``Route.reply_type``, echoing the
-            request's ``request_id``), or None to send no reply.
-        then: Messages pushed after the reply, in order.
-    """
-
-    reply: Mapping[str, Any] | None = None
-    then: tuple[Push, ...] = attrs.field(default=(), converter=_pushes)
-
-
-Answer = Mapping[str, Any] | Emit
-"""What a route's call returns: the data of its one reply, or an `Emit`."""
-
-
-@attrs.frozen(slots=True)
-class Route(Generic[T]):
-    """How one message type is served.
-
-    Attributes:
-        request: Turns the envelope's ``data`` into the request model (raises
-            ``VALIDATION_FAILED``).
-        call: ``(context, request) -> Answer``: the engine call.
-        reply_type: The ``type`` of the success reply.
-        session_operation: Errors are sent as ``session_error`` (else ``error``).
-        admin_only: Only tokens with ``admin: true`` may call it.
-        observe: Told ``(context, seconds, error or None)`` after each request is
-            served (model and call), for metrics.
-    """
-
-    request: Callable[[Mapping[str, Any]], T]
-    call: Callable[[RouteContext, T], Answer]
-    reply_type: str
-    session_operation: bool = attrs.field(default=True, kw_only=True)
-    admin_only: bool = attrs.field(default=False, kw_only=True)
-    observe: Callable[[RouteContext, float, SimutradorError | None], None] | None = attrs.field(
-        default=None, kw_only=True
-    )
-
-    def serve(self, context: RouteContext, data: Mapping[str, Any]) -> Answer:
-        """Build the request model from `data` and make the call.
-
-        Raises:
-            SimutradorError: whatever the model or the engine refuses.
-        """
-        if self.observe is None:
-            return self.call(context, self.request(data))
-        started = time.perf_counter()
-        try:
-            answer = self.call(context, self.request(data))
-        except SimutradorError as error:
-            self.observe(context, time.perf_counter() - started, error)
-            raise
-        self.observe(context, time.perf_counter() - started, None)
-        return answer
-
 
 # -- request models --------------------------------------------------------------------
 
@@ -229,8 +148,14 @@ ROUTES: Final[Mapping[str, Route[Any]]] = {
     "list_symbols": Route(_model(_SymbolQuery), _symbols, "symbol_list", session_operation=False),
     "ping": Route(_model(_Nothing), _ping, "pong", session_operation=False),
     "server_stats": Route(_model(_Nothing), _stats, "server_stats", session_operation=False, admin_only=True),
+    **SIMULATION_ROUTES,
 }
 """Message type → how it is served. The one dispatch table."""
+
+
+def session_created(context: RouteContext, params: SessionParams) -> Mapping[str, Any]:
+    """Create a session for the caller and return the ``session_created`` data (also for ``start_simulation``)."""
+    return _create(context, params)
 
 
 def supported_types(routes: Mapping[str, Route[Any]], identity: Identity) -> list[str]:

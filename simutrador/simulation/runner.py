@@ -33,10 +33,71 @@ from simutrador.simulation.orders import Order, OrderSide, TimeInForce, invalid_
 from simutrador.simulation.results import SimulationResult
 from simutrador.simulation.simulator import Simulator
 
-__all__ = ["Progress", "SimulationHandle", "Strategy", "StrategyContext", "run_strategy"]
+__all__ = ["Book", "Progress", "SimulationHandle", "Strategy", "StrategyContext", "run_strategy", "stage_of", "strategy_callbacks"]
 
 Progress = Callable[[int, int], object]
 """Called with (ticks done, ticks total) as a run goes."""
+
+
+class Book(Protocol):
+    """What a `StrategyContext` reads and drives: a `Simulator`, or a remote run's mirror of one."""
+
+    @property
+    def now(self) -> datetime | None:
+        """The current tick's time (None before the first)."""
+        ...
+
+    @property
+    def sequence_id(self) -> int:
+        """The current tick's sequence id (0 before the first)."""
+        ...
+
+    @property
+    def cash(self) -> Decimal:
+        """Cash now."""
+        ...
+
+    @property
+    def equity(self) -> Decimal:
+        """Cash plus positions at their last closes."""
+        ...
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The session's symbols."""
+        ...
+
+    def submit(self, request: OrderRequest) -> list[Event]:
+        """Submit an order; the events it caused, an order event first."""
+        ...
+
+    def cancel(self, order_id: str) -> list[Event]:
+        """Cancel a working order; the events it caused."""
+        ...
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Working orders, optionally of one symbol."""
+        ...
+
+    def order(self, order_id: str) -> Order:
+        """One order by id."""
+        ...
+
+    def position(self, symbol: str) -> Position:
+        """The position in `symbol`."""
+        ...
+
+    def positions(self) -> dict[str, Position]:
+        """Every open position."""
+        ...
+
+    def history(self, symbol: str, field: str = "close", length: int | None = None) -> list[Decimal]:
+        """The last values of a bar field up to the current tick."""
+        ...
+
+    def bars(self, symbol: str, length: int | None = None) -> tuple[Bar, ...]:
+        """The last bars up to the current tick."""
+        ...
 
 
 class Strategy(Protocol):
@@ -74,10 +135,10 @@ class StrategyContext:
     """What a strategy sees and does (the ``ctx`` of every callback).
 
     Args:
-        simulator: The simulation it acts on.
+        simulator: The simulation it acts on (a `Simulator`, or a remote run's mirror).
     """
 
-    def __init__(self, simulator: Simulator) -> None:
+    def __init__(self, simulator: Book) -> None:
         self._simulator = simulator
         self.rejections: list[tuple[Order, str]] = []
         self.pending: list[Event] = []  # events caused between ticks, handled with the next tick's
@@ -100,7 +161,7 @@ class StrategyContext:
     @property
     def symbols(self) -> tuple[str, ...]:
         """The session's symbols."""
-        return self._simulator.feed.symbols
+        return self._simulator.symbols
 
     def buy(self, symbol: str, quantity: object, **prices: Any) -> str:
         """Submit a buy order; returns its id (see `submit` for the keywords)."""
@@ -185,7 +246,12 @@ class StrategyContext:
         return self._simulator.bars(symbol, length)
 
 
-def _callbacks(strategy: object) -> tuple[Callable[..., object], ...]:
+def strategy_callbacks(strategy: object) -> tuple[Callable[..., object], ...]:
+    """A strategy's five callbacks (on_tick, on_start, on_fill, on_order_rejected, on_finish); missing ones do nothing.
+
+    Raises:
+        TypeError: `strategy` is neither an object with ``on_tick`` nor a function.
+    """
     on_tick = getattr(strategy, "on_tick", None)
     if on_tick is None:
         if not callable(strategy):
@@ -201,7 +267,8 @@ def _callbacks(strategy: object) -> tuple[Callable[..., object], ...]:
     )
 
 
-def _stage(where: str, simulator: Simulator) -> str:
+def stage_of(where: str, simulator: Book) -> str:
+    """Where a strategy was when it raised: ``in on_tick at tick 12 (2024-01-17T00:00:00+00:00)``."""
     now = simulator.now
     return f"in {where}" + (f" at tick {simulator.sequence_id} ({now.isoformat()})" if now is not None else "")
 
@@ -253,7 +320,7 @@ def run_strategy(
             if check is not None and not done & 1023:
                 check(done)
     except Exception as exc:
-        exc.add_note(f"SimuTrador: raised by the strategy {_stage(run.where, simulator)}")
+        exc.add_note(f"SimuTrador: raised by the strategy {stage_of(run.where, simulator)}")
         raise
 
 
@@ -261,7 +328,7 @@ class _Run:
     """One `run_strategy`: the strategy's callbacks and what calls them."""
 
     def __init__(self, simulator: Simulator, strategy: object) -> None:
-        self.on_tick, self.on_start, self.on_fill, self.on_rejected, self.on_finish = _callbacks(strategy)
+        self.on_tick, self.on_start, self.on_fill, self.on_rejected, self.on_finish = strategy_callbacks(strategy)
         self.ctx = StrategyContext(simulator)
         self.where = "on_start"  # the callback running, for the error note
 
@@ -306,6 +373,7 @@ class SimulationHandle:
         on_done: Called once with the result when the last tick has been processed.
         on_pause: Called when paused; on_resume when iteration starts again after a pause.
         on_resume: See `on_pause`.
+        check: Called with the ticks done every 1,024 ticks (the engine's wall-clock limit).
     """
 
     def __init__(
@@ -315,14 +383,21 @@ class SimulationHandle:
         on_done: Callable[[SimulationResult], object] | None = None,
         on_pause: Callable[[], object] | None = None,
         on_resume: Callable[[], object] | None = None,
+        check: Callable[[int], None] | None = None,
     ) -> None:
         self._simulator = simulator
         self.ctx = StrategyContext(simulator)
         self._on_done = on_done
         self._on_pause = on_pause
         self._on_resume = on_resume
+        self._check = check
         self._paused = False
         self.fills: list[Fill] = []
+
+    @property
+    def simulator(self) -> Simulator:
+        """The simulator stepped (read its account, orders and bars; drive it through the handle)."""
+        return self._simulator
 
     @property
     def done(self) -> bool:
@@ -358,17 +433,62 @@ class SimulationHandle:
             if self._on_pause is not None:
                 self._on_pause()
 
-    def step(self) -> Tick | None:
-        """Process one tick and return it; None when the simulation has completed."""
-        if self.done:
-            return None
+    def resume(self) -> None:
+        """Leave the paused state (iterating, `step` and `advance` also resume by themselves)."""
         if self._paused:
             self._paused = False
             if self._on_resume is not None:
                 self._on_resume()
+
+    def submit(self, request: OrderRequest) -> list[Event]:
+        """Submit an order as a remote client does: the simulator's events, unfiltered.
+
+        Raises:
+            SimutradorError: ``INVALID_ORDER`` for an order that can never be valid.
+        """
+        events = self._simulator.submit(request)
+        self.fills.extend(event.fill for event in events if type(event) is OrderFilled)
+        return events
+
+    def cancel_order(self, order_id: str) -> list[Event]:
+        """Cancel a working order; the simulator's events, unfiltered.
+
+        Raises:
+            SimutradorError: ``INVALID_ORDER`` for an unknown or finished order.
+        """
+        return self._simulator.cancel(order_id)
+
+    def advance(self) -> list[Event]:
+        """Process one tick (or complete) and return every event it caused, in order.
+
+        The lower-level twin of `step`, for drivers that forward every event (the
+        WebSocket server). Resumes a paused handle; calls ``on_done`` on completion.
+
+        Raises:
+            SimutradorError: ``INVALID_STATE_TRANSITION`` when already done;
+                ``SESSION_LIMIT_EXCEEDED`` past the plan's wall-clock limit.
+        """
+        self.resume()
+        events = self._simulator.advance()
+        if self._check is not None and not self._simulator.sequence_id & 1023:
+            self._check(self._simulator.sequence_id)
+        for event in events:
+            if type(event) is OrderFilled:
+                self.fills.append(event.fill)
+            elif type(event) is SimulationCompleted and self._on_done is not None:
+                self._on_done(event.result)
+        return events
+
+    def step(self) -> Tick | None:
+        """Process one tick and return it; None when the simulation has completed."""
+        if self.done:
+            return None
+        self.resume()
         pending, self.ctx.pending = self.ctx.pending, []  # what was sent since the last tick
         self.fills.extend(event.fill for event in pending if type(event) is OrderFilled)  # fills at the close
         events = self._simulator.advance()
+        if self._check is not None and not self._simulator.sequence_id & 1023:
+            self._check(self._simulator.sequence_id)
         for event in events:
             if type(event) is OrderFilled:
                 self.fills.append(event.fill)
@@ -388,10 +508,7 @@ class SimulationHandle:
 
     def __iter__(self) -> Iterator[Tick]:
         """Yield ticks until done or paused."""
-        if self._paused:
-            self._paused = False
-            if self._on_resume is not None:
-                self._on_resume()
+        self.resume()
         while not self._paused:
             tick = self.step()
             if tick is None:

@@ -116,7 +116,12 @@ class SimulationService:
             on_done=lambda result: self._sessions.finish(user_id, session_id, result),
             on_pause=lambda: self._sessions.apply_event(user_id, session_id, SessionEvent.PAUSE),
             on_resume=lambda: self._sessions.apply_event(user_id, session_id, SessionEvent.RESUME),
+            check=self._deadline(user_id, session_id),
         )
+
+    def fail(self, user_id: str, session_id: str, exc: BaseException) -> None:
+        """Mark a started session ERROR with `exc`'s summary (a driver outside `run` gave up on it)."""
+        self._fail(user_id, session_id, exc)
 
     def _start(self, user_id: str, session_id: str) -> Simulator:
         session = self._sessions.get_session(user_id, session_id)

@@ -149,6 +149,16 @@ class Simulator:
         return self.account.equity
 
     @property
+    def has_working_orders(self) -> bool:
+        """Whether any order is working (a tick can then fill or expire something)."""
+        return any(record.is_open for records in self._working.values() for record in records)
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The session's symbols."""
+        return self.feed.symbols
+
+    @property
     def result(self) -> SimulationResult | None:
         """The result, once done."""
         return self._result
