@@ -437,6 +437,8 @@ def load_settings(
     tables: Mapping[str, type[Any]],
     path: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
+    *,
+    env_infixes: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Load settings classes from their TOML tables and ``SIMUTRADOR_<FIELD>`` variables.
 
@@ -447,6 +449,9 @@ def load_settings(
         tables: TOML table name → settings class (``{"server": ServerSettings}``).
         path: The TOML file; None reads ``SIMUTRADOR_CONFIG`` if set.
         environ: The environment (``os.environ`` when None).
+        env_infixes: Table name → text between ``SIMUTRADOR_`` and the field name in
+            its variables (``{"http": "HTTP_"}``: ``[http] port`` is
+            ``SIMUTRADOR_HTTP_PORT``); none by default.
 
     Returns:
         Table name → an instance of its class.
@@ -456,8 +461,10 @@ def load_settings(
     """
     raw, env = read_config(path, environ)
     problems: list[str] = []
+    infixes = env_infixes or {}
     values = {
-        name: load_table(cls, table(raw, name, problems), name, "", env, problems) for name, cls in tables.items()
+        name: load_table(cls, table(raw, name, problems), name, infixes.get(name, ""), env, problems)
+        for name, cls in tables.items()
     }
     if problems:
         raise invalid_configuration(problems)

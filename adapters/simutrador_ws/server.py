@@ -14,7 +14,8 @@ Per connection, in order: at accept, before any byte is read, the per-address
 connection counts (`simutrador_ws.admission`: too many from one address closes the
 connection; a full pending-handshake budget sheds the oldest pending handshake); then,
 under one handshake deadline: read the HTTP upgrade; check the path; the per-IP
-handshake limiter (429 + Retry-After); the global connection cap (503); duplicate
+handshake limiter (429 + Retry-After); on `HEALTH_PATH` (``/ws/health``, no token),
+accept, send one ``health`` message and close (1000); the global connection cap (503); duplicate
 credentials (400); the Origin allow-list (403); the JWT (401); the per-user
 connection cap of the plan (429); accept. Then a sans-I/O
 `simutrador_ws.connection.Connection` holds the protocol, and one nursery runs the
@@ -44,16 +45,18 @@ import trio_websocket
 from wsproto.utilities import RemoteProtocolError
 
 from simutrador import Engine, ErrorCode, SimutradorError
+from simutrador.codec import format_datetime
 from simutrador_ws.admission import Admission, Ticket
 from simutrador_ws.auth import Identity, TokenVerifier
 from simutrador_ws.connection import Connection
-from simutrador_ws.envelope import CloseCode
+from simutrador_ws.envelope import CloseCode, encode_reply
 from simutrador_ws.metrics import Metrics
 from simutrador_ws.ratelimit import DebtBucket, KeyedLimiter, TokenBucket
+from simutrador_ws.rest import server_version
 from simutrador_ws.settings import ServerSettings
 from simutrador_ws.transport import open_websocket_request
 
-__all__ = ["HTTP_STATUS", "SimutradorServer", "run_server", "tune_garbage_collector"]
+__all__ = ["HEALTH_PATH", "HTTP_STATUS", "SimutradorServer", "run_server", "tune_garbage_collector"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +66,9 @@ HTTP_STATUS: Final = {
     ErrorCode.SESSION_LIMIT_EXCEEDED: 429,
 }
 """Error code → HTTP status for refused handshakes (the adapter's one table)."""
+
+HEALTH_PATH: Final = "/ws/health"
+"""The unauthenticated path answering one ``health`` message (the original clients' ``health`` command)."""
 
 
 class _Refusal(Exception):
@@ -395,7 +401,7 @@ class SimutradorServer:
 
     async def _serve_stream(self, stream: trio.abc.Stream, ticket: Ticket, shed: trio.CancelScope) -> None:
         settings = self.settings
-        accepted: tuple[trio_websocket.WebSocketConnection, Identity] | None = None
+        accepted: tuple[trio_websocket.WebSocketConnection, Identity | None] | None = None
         async with trio.open_nursery() as nursery:
             with shed, trio.move_on_after(settings.handshake_timeout) as deadline:
                 request = await open_websocket_request(
@@ -421,6 +427,10 @@ class SimutradorServer:
             self._admission.established(ticket)
             self.metrics.handshakes_pending = self._admission.pending
             ws, identity = accepted
+            if identity is None:  # /ws/health
+                await self._answer_health(ws)
+                nursery.cancel_scope.cancel()
+                return
             connection = _ConnectionIO(
                 self, ws, identity, Connection(self.engine, identity, settings=settings, metrics=self.metrics)
             )
@@ -439,7 +449,7 @@ class SimutradorServer:
 
     async def _handshake(
         self, request: trio_websocket.WebSocketRequest, address: str
-    ) -> tuple[trio_websocket.WebSocketConnection, Identity] | None:
+    ) -> tuple[trio_websocket.WebSocketConnection, Identity | None] | None:
         try:
             identity = self._admit(request, address)
         except _Refusal as refusal:
@@ -449,6 +459,8 @@ class SimutradorServer:
                 headers.append((b"retry-after", str(max(1, math.ceil(refusal.retry_after))).encode()))
             await request.reject(refusal.status, extra_headers=headers, body=refusal.reason.encode())
             return None
+        if identity is None:  # a health check holds no user's connection
+            return await request.accept(), None
         self._per_user[identity.user_id] += 1
         try:
             ws = await request.accept()
@@ -457,15 +469,24 @@ class SimutradorServer:
             raise
         return ws, identity
 
-    def _admit(self, request: trio_websocket.WebSocketRequest, address: str) -> Identity:
-        """Every handshake check, in order; raises `_Refusal`."""
+    async def _answer_health(self, ws: trio_websocket.WebSocketConnection) -> None:
+        """Send one ``health`` message and close normally (1000), within ``send_timeout``."""
+        data = {"status": "ok", "server_time": format_datetime(self.engine.clock()), "server_version": server_version()}
+        with trio.move_on_after(self.settings.send_timeout):
+            await ws.send_message(encode_reply("health", data, None, self.engine.clock()))
+            await ws.aclose(CloseCode.NORMAL)
+
+    def _admit(self, request: trio_websocket.WebSocketRequest, address: str) -> Identity | None:
+        """Every handshake check, in order; raises `_Refusal`. None: a health check, to accept without a token."""
         settings = self.settings
         target = urlsplit(request.path)
-        if target.path != settings.path:
+        if target.path not in {settings.path, HEALTH_PATH}:
             raise _Refusal(404, f"not found; the WebSocket path is {settings.path}")
         wait = self._ip_limiter.take(address)
         if wait:
             raise _Refusal(429, "too many connection attempts", retry_after=wait, code="ip_rate_limit")
+        if target.path == HEALTH_PATH:
+            return None
         if len(self._connections) >= settings.max_connections:
             raise _Refusal(503, "server at connection capacity", retry_after=1, code="capacity")
         headers: dict[bytes, bytes] = {}
