@@ -169,11 +169,12 @@ class Connection:
         self._outgoing.append(self._error_text(error, None, session_operation=False))
 
     def take_credits(self) -> int:
-        """Messages the client has earned beyond the rate limit since the last call: one per tick sent.
+        """Messages the client has earned beyond the rate limit since the last call: two per tick sent.
 
-        A client in lockstep answers every tick with a ``tick_ack``; the server's
-        per-connection message rate must not throttle what the credit window itself
-        bounds, so the server adds these to the connection's bucket.
+        A client in lockstep answers every tick with a ``tick_ack`` (and, when it
+        trades, an ``order_batch``); the server's per-connection message rate must not
+        throttle what the credit window itself bounds, so the server adds these to
+        the connection's bucket.
         """
         credits, self._credits = self._credits, 0
         return credits
@@ -183,7 +184,7 @@ class Connection:
         now = self._context.engine.clock()
         for push in pushes:
             if push.type == "tick":
-                self._credits += 1
+                self._credits += 2
             self._outgoing.append(encode_reply(push.type, push.data, None, now))
 
     def next_outgoing(self) -> str | None:
@@ -210,7 +211,7 @@ class Connection:
             outgoing.append(encode_reply(answer.reply_type or route.reply_type, answer.reply, request_id, now))
         for push in answer.then:
             if push.type == "tick":
-                self._credits += 1
+                self._credits += 2
             outgoing.append(encode_reply(push.type, push.data, None, now))
 
     def _queue_error(self, error: SimutradorError, request_id: str | None, kind: str) -> str:

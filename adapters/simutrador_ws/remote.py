@@ -376,7 +376,9 @@ class RemoteDriver:
         self._events: list[Event] = []
         self._resolved: set[int] = set()
         self._working_at_ack = False
+        self._acked = 0
         self._batches = 0
+        self._history = False
 
     async def start(self) -> RemoteBook:
         """Start the run (holding the first tick for the strategy's ``on_start`` orders)."""
@@ -394,6 +396,9 @@ class RemoteDriver:
         )
         self.started = dict(reply.data)
         self.book = RemoteBook(self.started)
+        self._history = not self.started.get("history_follows", False)
+        while not self._history:  # the strategy's on_start may read the warmup bars
+            await self._receive()
         self._take_ready()
         return self.book
 
@@ -423,8 +428,12 @@ class RemoteDriver:
         """Acknowledge the current tick (the server moves on and refills the window)."""
         book = self._book()
         self._working_at_ack = book.has_working_orders
+        self._acked = book.sequence_id
+        await self._send_ack()
+
+    async def _send_ack(self) -> None:
         await self.transport.send(
-            "tick_ack", {"session_id": self.session_id, "sequence_id": book.sequence_id}, errors_to=self.session_id
+            "tick_ack", {"session_id": self.session_id, "sequence_id": self._acked}, errors_to=self.session_id
         )
 
     async def next_tick(self) -> tuple[list[Event], Tick] | None:
@@ -519,7 +528,13 @@ class RemoteDriver:
     async def _receive(self) -> None:
         stream = self._stream
         assert stream is not None
-        self._handle(await stream.receive())
+        try:
+            self._handle(await stream.receive())
+        except SimutradorError as error:  # an ack refused by the message rate: wait, send it again
+            if error.code is not ErrorCode.RATE_LIMIT_EXCEEDED:
+                raise
+            await trio.sleep((error.retry_after_ms or 100) / 1000)
+            await self._send_ack()
 
     def _handle(self, message: Envelope | BaseException) -> None:
         if isinstance(message, BaseException):
@@ -548,16 +563,19 @@ class RemoteDriver:
             self._resolved.add(int(data["sequence_id"]))
         elif kind == "history_snapshot":
             book.load_history(data)
+            self._history = True
         elif kind == "simulation_progress":
             if self.progress is not None:
                 self.progress(int(data["done"]), int(data["total"]))
         elif kind == "simulation_complete":
             self.completion = dict(data)
         elif kind in ("session_error", "error"):
+            retry = data.get("retry_after_ms")
             raise SimutradorError(
                 ErrorCode(data.get("error_code", "INTERNAL_ERROR")),
                 str(data.get("message", "")),
                 data.get("details") or {},
+                retry_after_ms=retry if isinstance(retry, int) else None,
             )
         elif kind == "simulation_paused":
             raise SimutradorError(

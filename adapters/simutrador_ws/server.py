@@ -54,6 +54,7 @@ from simutrador_ws.metrics import Metrics
 from simutrador_ws.ratelimit import DebtBucket, KeyedLimiter, TokenBucket
 from simutrador_ws.rest import server_version
 from simutrador_ws.settings import ServerSettings
+from simutrador_ws.simulations import RemoteRun, SimulationRegistry
 from simutrador_ws.transport import open_websocket_request
 
 __all__ = ["HEALTH_PATH", "HTTP_STATUS", "SimutradorServer", "run_server", "tune_garbage_collector"]
@@ -114,6 +115,7 @@ class _ConnectionIO:
         self.sending_since: float | None = None
         self._flushing = False
         self._flushed: trio.Event | None = None
+        self._nursery: trio.Nursery | None = None
 
     async def flush(self) -> None:
         """Send every message the connection has queued, in order; return once they are sent.
@@ -154,15 +156,20 @@ class _ConnectionIO:
 
     async def run(self) -> None:
         """Greet, then serve until the client leaves or a timer closes the connection."""
-        with self.cancel_scope:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._heartbeat)
-                nursery.start_soon(self._idle_timer)
-                nursery.start_soon(self._token_timer)
-                nursery.start_soon(self._send_watchdog)
-                await self._flush_or_close()  # connection_ready
-                await self._reader()
-                self.close_soon(CloseCode.NORMAL, "")
+        try:
+            with self.cancel_scope:
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    nursery.start_soon(self._heartbeat)
+                    nursery.start_soon(self._idle_timer)
+                    nursery.start_soon(self._token_timer)
+                    nursery.start_soon(self._send_watchdog)
+                    nursery.start_soon(self._stall_timer)
+                    await self._flush_or_close()  # connection_ready
+                    await self._reader()
+                    self.close_soon(CloseCode.NORMAL, "")
+        finally:
+            self.connection.desk.closed()  # its simulations pause, state kept
         await self._close()
 
     async def _reader(self) -> None:
@@ -196,10 +203,40 @@ class _ConnectionIO:
                         served.outcome,
                         served.seconds * 1000,
                     )
+            credits = connection.take_credits()
+            if credits:
+                bucket.grant(credits, most=self.server.settings.simulation_max_pending_ticks * 4)
+            self._start_pumps()
             try:
                 await self.flush()
             except trio_websocket.ConnectionClosed:
                 return
+
+    def _start_pumps(self) -> None:
+        """Start a pump for each simulation streamed without flow control since the last message."""
+        nursery = self._nursery
+        for run in self.connection.desk.take_new_streams():
+            if nursery is not None:
+                nursery.start_soon(self._pump, run)
+
+    async def _pump(self, run: RemoteRun) -> None:
+        """Stream `run` at its ``tick_interval_ms``: one tick, send it (waiting for the client), sleep, again."""
+        interval = run.options.tick_interval_ms / 1000
+        desk = self.connection.desk
+        while not run.finished and not run.paused and desk.runs.get(run.session_id) is run:
+            self.connection.push_all(run.stream_step())
+            await self._flush_or_close()
+            await trio.sleep(interval)
+
+    async def _stall_timer(self) -> None:
+        """Pause simulations whose oldest tick waited past ``simulation_ack_timeout`` for its ``tick_ack``."""
+        period = max(self.server.settings.simulation_ack_timeout / 4, 0.05)
+        while True:
+            await trio.sleep(period)
+            pushes = self.connection.desk.stalled(trio.current_time())
+            if pushes:
+                self.connection.push_all(pushes)
+                await self._flush_or_close()
 
     async def _send_watchdog(self) -> None:
         """Disconnect (4003) when one send has lasted ``send_timeout``; checks twice per period."""
@@ -297,6 +334,7 @@ class SimutradorServer:
         )
         self._stop = trio.Event()
         self.port: int | None = None
+        self.simulations = SimulationRegistry()
 
     @property
     def open_connections(self) -> int:
@@ -432,7 +470,14 @@ class SimutradorServer:
                 nursery.cancel_scope.cancel()
                 return
             connection = _ConnectionIO(
-                self, ws, identity, Connection(self.engine, identity, settings=settings, metrics=self.metrics)
+                self, ws, identity, Connection(
+                    self.engine,
+                    identity,
+                    settings=settings,
+                    metrics=self.metrics,
+                    simulations=self.simulations,
+                    clock=trio.current_time,
+                )
             )
             self._connections.add(connection)
             self.metrics.connections_opened += 1

@@ -86,6 +86,15 @@ class ServerSettings:
             process (``simutrador serve``) sets; 0 keeps Python's default (700). Each
             message allocates many short-lived objects; collecting every 700 of them
             cost about a third of a busy server's CPU (docs/performance.md).
+        simulation_max_pending_ticks: The largest credit window (``max_pending_ticks``)
+            a client may ask for in ``start_simulation``.
+        simulation_max_orders_per_batch: Orders one ``order_batch`` (or ``tick_ack``)
+            may carry; a larger batch is refused whole.
+        simulation_max_open_orders: Working orders one simulation may hold.
+        simulation_tick_interval_ms: Pace of a simulation streamed without flow
+            control when the client names none (the original clients never acknowledge).
+        simulation_ack_timeout: Seconds a tick may wait for its ``tick_ack`` before
+            the simulation is paused (its state kept; ``resume_simulation`` goes on).
     """
 
     host: str = setting("127.0.0.1", _text)
@@ -114,6 +123,11 @@ class ServerSettings:
     allowed_origins: tuple[str, ...] = setting((), parse_names)
     shutdown_timeout: float = setting(5.0, _seconds)
     gc_threshold: int = setting(20_000, _WHOLE)
+    simulation_max_pending_ticks: int = setting(1000, _at_least_one)
+    simulation_max_orders_per_batch: int = setting(1000, _at_least_one)
+    simulation_max_open_orders: int = setting(10_000, _at_least_one)
+    simulation_tick_interval_ms: int = setting(100, _WHOLE)
+    simulation_ack_timeout: float = setting(300.0, _seconds)
 
 
 @attrs.frozen(kw_only=True)

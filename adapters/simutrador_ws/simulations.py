@@ -80,6 +80,8 @@ ACCOUNT_FREQUENCIES: Final = ("every_fill", "every_tick", "none")
 """When ``account_snapshot`` is pushed: after ticks with fills, after every tick, never."""
 
 MAX_ORDER_ID_LENGTH: Final = 64
+PROGRESS_INTERVAL: Final = 0.5
+"""Seconds at least between two ``simulation_progress`` messages (sent about every 1 % of the ticks)."""
 _ORDER_TYPES: Final = ("market", "limit", "stop", "stop_limit")
 _ORDER_FIELDS: Final = frozenset(
     {
@@ -375,6 +377,7 @@ class RemoteRun:
         self.started_wall = clock()
         self._orders_window: list[float] = []
         self._progress_step = max(1, self.total // 100)
+        self._progress_at = self.started_wall
 
     # -- reading --------------------------------------------------------------------------
 
@@ -405,12 +408,17 @@ class RemoteRun:
             "symbols": list(self.simulator.feed.symbols),
             "initial_capital": str(self.simulator.config.initial_capital),
             "reproducible": self.reproducible,
+            "history_follows": self._has_history(),
         }
+
+    def _has_history(self) -> bool:
+        feed = self.simulator.feed
+        return self.options.include_bars and any(feed.first[s] for s in feed.symbols)
 
     def history(self) -> list[Push]:
         """The ``history_snapshot`` (warmup bars) when the session has any and bars are wanted."""
         feed = self.simulator.feed
-        if not self.options.include_bars or not any(feed.first[s] for s in feed.symbols):
+        if not self._has_history():
             return []
         candles = {s: [candle_to_wire(b) for b in feed.series[s][: feed.first[s]]] for s in feed.symbols}
         count = sum(len(c) for c in candles.values())
@@ -725,7 +733,8 @@ class RemoteRun:
                     },
                 )
             )
-        if position % self._progress_step == 0:
+        if position % self._progress_step == 0 and self._clock() - self._progress_at >= PROGRESS_INTERVAL:
+            self._progress_at = self._clock()
             out.append(self._progress(position))
         return out
 
