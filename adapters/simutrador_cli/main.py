@@ -6,6 +6,7 @@ import click
 
 from simutrador_cli.bench import bench
 from simutrador_cli.demo import run_backtest_demo, run_embedded_demo, run_server_demo
+from simutrador_cli.keys import keys
 from simutrador_cli.report import report
 from simutrador_cli.run import run
 from simutrador_cli.serve import serve, token
@@ -40,6 +41,7 @@ cli.add_command(sweep_command)
 cli.add_command(report)
 cli.add_command(serve)
 cli.add_command(token)
+cli.add_command(keys)
 cli.add_command(session)
 cli.add_command(data)
 cli.add_command(bench)

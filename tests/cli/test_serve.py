@@ -27,15 +27,19 @@ def executable() -> str:
     return found
 
 
-def start_server(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], list[str]]:
+def start_server(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[subprocess.Popen[str], list[str]]:
+    """``simutrador serve`` on free ports (WebSocket and HTTP) in `cwd` (its default store is made there)."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SIMUTRADOR_")}
     environment.update(env or {})
     process = subprocess.Popen(
-        [executable(), "serve", "--port", "0", *args],
+        [executable(), "serve", "--port", "0", "--http-port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=environment,
+        cwd=cwd,
     )
     lines: list[str] = []
     assert process.stdout is not None
@@ -71,8 +75,8 @@ def list_sessions(url: str, token: str, create: dict[str, object] | None = None)
     return trio.run(talk)
 
 
-def test_serve_with_an_ephemeral_secret_prints_a_working_dev_token() -> None:
-    process, lines = start_server()
+def test_serve_with_an_ephemeral_secret_prints_a_working_dev_token(tmp_path: Path) -> None:
+    process, lines = start_server("--store", "memory", cwd=tmp_path)
     try:
         text = "".join(lines)
         url = re.search(r"at (ws://\S+)", text)
@@ -98,7 +102,7 @@ def test_serve_own_data_with_a_configured_secret(tmp_path: Path) -> None:
     )
     assert token_result.exit_code == 0
     token = token_result.output.strip()
-    process, lines = start_server("--data-dir", str(data), env={"SIMUTRADOR_JWT_SECRET": SECRET})
+    process, lines = start_server("--data-dir", str(data), env={"SIMUTRADOR_JWT_SECRET": SECRET}, cwd=tmp_path)
     try:
         text = "".join(lines)
         assert "Dev token" not in text and str(data) in text
@@ -184,9 +188,10 @@ def test_serve_refuses_to_start_with_key_material_that_cannot_verify(tmp_path: P
     )
     for path, message in ((garbage, "holds no key RS256 can verify with"), (private, "holds a private key")):
         process, lines = start_server(
-            env={"SIMUTRADOR_JWT_ALGORITHMS": "RS256", "SIMUTRADOR_JWT_PUBLIC_KEY_FILE": str(path)}
+            env={"SIMUTRADOR_JWT_ALGORITHMS": "RS256", "SIMUTRADOR_JWT_PUBLIC_KEY_FILE": str(path)}, cwd=tmp_path
         )
         _, errors = process.communicate(timeout=30)
         assert process.returncode == 3  # EXIT_VALIDATION: before listening, nothing served
         assert "".join(lines) == ""
+        assert not (tmp_path / "simutrador.db").exists()  # refused before the store was made
         assert f"error: VALIDATION_FAILED: the JWT public key file '{path}' {message}" in errors
