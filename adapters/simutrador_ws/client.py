@@ -31,8 +31,8 @@ import trio_websocket
 
 from simutrador import ErrorCode, Session, SimutradorError
 from simutrador.codec import format_datetime, session_from_wire
-from simutrador.simulation.results import SimulationResult
 from simutrador.simulation.events import Fill, Tick
+from simutrador.simulation.results import SimulationResult
 from simutrador.simulation.runner import Progress, StrategyContext
 from simutrador_ws.envelope import Envelope, decode, encode_message
 from simutrador_ws.remote import RemoteDriver, RemoteSimulation, run_remote_strategy
@@ -444,7 +444,9 @@ class SessionClient:
                         sim.buy("AAPL", 10)
                 result = await sim.result()
         """
-        simulation = RemoteSimulation(RemoteDriver(self, session_id, max_pending_ticks=max_pending_ticks, progress=progress))
+        simulation = RemoteSimulation(
+            RemoteDriver(self, session_id, max_pending_ticks=max_pending_ticks, progress=progress)
+        )
         await simulation.start()
         yield simulation
 

@@ -232,23 +232,23 @@ class Connection:
         engine, identity, settings = self._context.engine, self._context.identity, self._settings
         limits = engine.limits_for(identity.plan)
         session = engine.settings.session
+        duration = limits.max_simulation_duration
+        duration_sec = None if duration is None else int(duration.total_seconds())
         return {
             "user_id": identity.user_id,
             "plan": identity.plan.value,
             "server_time": format_datetime(engine.clock()),
             "connection_expires_at": format_datetime(identity.expires_at),
-            "idle_timeout_sec": settings.idle_timeout,
+            "idle_timeout_sec": int(settings.idle_timeout),  # whole seconds (rounded down), as core's model reads it
+            "max_simulation_duration_sec": duration_sec,  # also in limits; top-level for the original clients
+            "concurrent_connections_limit": limits.websocket_connections,
             "limits": {
                 "max_live_sessions": limits.max_live_sessions,
                 "sessions_per_hour": limits.sessions_per_hour,
                 "max_symbols_per_session": limits.max_symbols,
                 "websocket_connections": limits.websocket_connections,
                 "orders_per_minute": limits.orders_per_minute,
-                "max_simulation_duration_sec": (
-                    None
-                    if limits.max_simulation_duration is None
-                    else int(limits.max_simulation_duration.total_seconds())
-                ),
+                "max_simulation_duration_sec": duration_sec,
                 "max_bars_per_session": limits.max_bars_per_session,
                 "min_initial_capital": str(session.min_initial_capital),
                 "max_initial_capital": str(session.max_initial_capital),

@@ -187,7 +187,9 @@ class RemoteBook:
     @property
     def has_working_orders(self) -> bool:
         """Whether any order is working (as the server's simulator counts them)."""
-        return any(order.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED) for order in self._orders.values())
+        return any(
+            order.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED) for order in self._orders.values()
+        )
 
     def submit(self, request: OrderRequest) -> list[Event]:
         """Hold an order for the next batch; the provisional acceptance (its id is the embedded one)."""

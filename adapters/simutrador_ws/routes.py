@@ -84,6 +84,11 @@ def _create(context: RouteContext, params: SessionParams) -> Mapping[str, Any]:
         "estimated_ticks": session.estimated_ticks,
         "data_range_actual": wire["data_ranges"],
         "expires_at": wire["expires_at"],
+        "created_at": wire["created_at"],
+        "data_provider": wire["data_provider"],  # the catalog's real name, whatever alias was asked for
+        "commission_per_share": wire["commission_per_share"],
+        "slippage_bps": round(session.slippage_bps),  # whole bps for the original clients; exact in session
+        "symbols_loaded": wire["symbols"],
         "session": wire,
     }
 
@@ -97,16 +102,25 @@ def _count_creation(context: RouteContext, seconds: float, error: SimutradorErro
     metrics.sessions_created += 1
 
 
+def _with_status(wire: dict[str, Any]) -> dict[str, Any]:
+    """A session's wire fields plus ``status`` (its state), the name the original clients read."""
+    wire["status"] = wire["state"]
+    return wire
+
+
 def _get(context: RouteContext, ref: _SessionRef) -> Mapping[str, Any]:
-    return {"session": session_to_wire(context.engine.get_session(context.identity.user_id, ref.session_id))}
+    wire = session_to_wire(context.engine.get_session(context.identity.user_id, ref.session_id))
+    return {**wire, "status": wire["state"], "session": wire}  # flat too: the original clients read it so
 
 
 def _list(context: RouteContext, _request: _Nothing) -> Mapping[str, Any]:
-    return {"sessions": [session_to_wire(s) for s in context.engine.list_sessions(context.identity.user_id)]}
+    sessions = context.engine.list_sessions(context.identity.user_id)
+    return {"sessions": [_with_status(session_to_wire(s)) for s in sessions]}
 
 
 def _delete(context: RouteContext, ref: _SessionRef) -> Mapping[str, Any]:
-    return {"session_id": context.engine.delete_session(context.identity.user_id, ref.session_id).session_id}
+    session_id = context.engine.delete_session(context.identity.user_id, ref.session_id).session_id
+    return {"session_id": session_id, "message": f"session {session_id} deleted"}
 
 
 def _ping(context: RouteContext, _request: _Nothing) -> Mapping[str, Any]:

@@ -83,7 +83,9 @@ def _batch(context: RouteContext, data: Mapping[str, Any]) -> Emit:
     batch_id = data.get("batch_id")
     if not isinstance(batch_id, str) or not 0 < len(batch_id) <= 128:
         raise SimutradorError(
-            ErrorCode.VALIDATION_FAILED, "batch_id is required (a string of 1 to 128 characters)", {"fields": ["batch_id"]}
+            ErrorCode.VALIDATION_FAILED,
+            "batch_id is required (a string of 1 to 128 characters)",
+            {"fields": ["batch_id"]},
         )
     for_sequence_id = data.get("for_sequence_id", run.acked + 1)
     reply, caused = run.batch(batch_id, for_sequence_id, data.get("orders"), data.get("execution_mode", "best_effort"))
@@ -143,7 +145,9 @@ def _results(context: RouteContext, data: Mapping[str, Any]) -> Emit:
         raise SimutradorError(ErrorCode.VALIDATION_FAILED, "offset must be a whole number ≥ 0", {"fields": ["offset"]})
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_RESULTS_PAGE:
         raise SimutradorError(
-            ErrorCode.VALIDATION_FAILED, f"limit must be a whole number from 1 to {MAX_RESULTS_PAGE:,}", {"fields": ["limit"]}
+            ErrorCode.VALIDATION_FAILED,
+            f"limit must be a whole number from 1 to {MAX_RESULTS_PAGE:,}",
+            {"fields": ["limit"]},
         )
     result = context.engine.get_result(context.identity.user_id, session_id)
     wire = result_to_wire(result)

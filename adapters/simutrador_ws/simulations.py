@@ -255,6 +255,29 @@ def _order_problem(field: str, problem: str) -> SimutradorError:
     return SimutradorError(ErrorCode.INVALID_ORDER, f"{field} {problem}", {"field": field})
 
 
+def _prices(order: Mapping[str, Any], kind: str) -> tuple[Decimal | None, Decimal | None]:
+    """The limit and stop prices of an order of type `kind`, checked against it."""
+    price = _decimal(order, "price")
+    limit = _decimal(order, "limit_price")
+    stop = _decimal(order, "stop_price")
+    if price is not None and limit is not None:
+        raise _order_problem("price", "and limit_price are the same thing; give one")
+    limit = limit or price
+    if kind == "stop" and stop is None:
+        stop, limit = limit, None
+    if kind == "market" and (limit is not None or stop is not None):
+        raise _order_problem("type", "market takes no price (give type limit, stop or stop_limit)")
+    if kind in ("limit", "stop_limit") and limit is None:
+        raise _order_problem("price", f"is required for a {kind} order")
+    if kind == "stop_limit" and stop is None:
+        raise _order_problem("stop_price", "is required for a stop_limit order")
+    if kind == "limit" and stop is not None:
+        raise _order_problem("stop_price", "is not for a limit order (type stop_limit takes both)")
+    if kind == "stop" and limit is not None:
+        raise _order_problem("price", "is not for a stop order (type stop_limit takes both)")
+    return limit, stop
+
+
 def order_request_from_wire(item: object) -> OrderRequest:
     """One wire order → an `OrderRequest` (the order type must agree with the prices given).
 
@@ -288,24 +311,7 @@ def order_request_from_wire(item: object) -> OrderRequest:
     quantity = _decimal(order, "quantity")
     if quantity is None:
         raise _order_problem("quantity", "is required")
-    price = _decimal(order, "price")
-    limit = _decimal(order, "limit_price")
-    stop = _decimal(order, "stop_price")
-    if price is not None and limit is not None:
-        raise _order_problem("price", "and limit_price are the same thing; give one")
-    limit = limit or price
-    if kind == "stop" and stop is None:
-        stop, limit = limit, None
-    if kind == "market" and (limit is not None or stop is not None):
-        raise _order_problem("type", "market takes no price (give type limit, stop or stop_limit)")
-    if kind in ("limit", "stop_limit") and limit is None:
-        raise _order_problem("price", f"is required for a {kind} order")
-    if kind == "stop_limit" and stop is None:
-        raise _order_problem("stop_price", "is required for a stop_limit order")
-    if kind == "limit" and stop is not None:
-        raise _order_problem("stop_price", "is not for a limit order (type stop_limit takes both)")
-    if kind == "stop" and limit is not None:
-        raise _order_problem("price", "is not for a stop order (type stop_limit takes both)")
+    limit, stop = _prices(order, kind)
     tif = str(order.get("time_in_force", "day")).lower()
     try:
         time_in_force = TimeInForce(tif)
@@ -351,6 +357,7 @@ class RemoteRun:
         engine: Engine,
         user_id: str,
         handle: SimulationHandle,
+        *,
         options: RunOptions,
         limits: SimulationLimits,
         clock: Callable[[], float] = time.monotonic,
@@ -505,37 +512,18 @@ class RemoteRun:
             except SimutradorError as error:
                 requests.append(error)
         accepted: list[str] = []
-        rejected: dict[str, str] = {}
         errors: dict[str, dict[str, Any]] = {}
         events: list[Event] = []
         seen: set[str] = set()
         atomic_failure = mode == "atomic" and any(isinstance(r, SimutradorError) for r in requests)
         for index, request in enumerate(requests):
             key = _order_key(items[index], index)
-            if isinstance(request, SimutradorError):
-                rejected[key], errors[key] = request.message, _error_of(request)
-                continue
-            if atomic_failure:
-                error = SimutradorError(ErrorCode.INVALID_ORDER, "not submitted: another order of the atomic batch is invalid")
-                rejected[key], errors[key] = error.message, _error_of(error)
-                continue
-            problem = self._admit(request, seen)
-            if problem is not None:
-                rejected[key], errors[key] = problem.message, _error_of(problem)
-                continue
-            seen.add(key)
-            try:
-                caused = self.handle.submit(request)
-            except SimutradorError as error:
-                rejected[key], errors[key] = error.message, _error_of(error)
-                continue
-            events += caused
-            first = caused[0]
-            if isinstance(first, OrderRejected):
-                rejected[key] = first.reason
-                errors[key] = {"error_code": first.code, "message": first.reason, "details": dict(first.details)}
-            else:
+            problem = self._submit_one(request, seen, events, atomic_failure=atomic_failure)
+            if problem is None:
                 accepted.append(key)
+            else:
+                errors[key] = problem
+        rejected = {key: str(problem["message"]) for key, problem in errors.items()}
         reply = {
             "session_id": self.session_id,
             "batch_id": batch_id,
@@ -549,6 +537,30 @@ class RemoteRun:
         if any(type(e) is OrderFilled for e in events) and self.options.account_update_frequency != "none":
             pushes.append(Push(type="account_snapshot", data=self.account()))
         return reply, pushes
+
+    def _submit_one(
+        self, request: OrderRequest | SimutradorError, seen: set[str], events: list[Event], *, atomic_failure: bool
+    ) -> dict[str, Any] | None:
+        """Submit one order of a batch (its events join `events`); what refused it, or None when accepted."""
+        if isinstance(request, SimutradorError):
+            return _error_of(request)
+        if atomic_failure:
+            return _error_of(
+                SimutradorError(ErrorCode.INVALID_ORDER, "not submitted: another order of the atomic batch is invalid")
+            )
+        problem = self._admit(request, seen)
+        if problem is not None:
+            return _error_of(problem)
+        seen.add(request.order_id or "")
+        try:
+            caused = self.handle.submit(request)
+        except SimutradorError as error:
+            return _error_of(error)
+        events += caused
+        first = caused[0]
+        if isinstance(first, OrderRejected):
+            return {"error_code": first.code, "message": first.reason, "details": dict(first.details)}
+        return None
 
     def cancel(self, order_id: object, for_sequence_id: object) -> tuple[dict[str, Any], list[Push]]:
         """Cancel a working order at the current tick: the ``order_canceled`` data and the events.
@@ -564,7 +576,12 @@ class RemoteRun:
             self._check_tick(for_sequence_id)
         events = self.handle.cancel_order(order_id)
         canceled = [e.order.order_id for e in events if isinstance(e, OrderCanceled)]
-        reply = {"session_id": self.session_id, "order_id": order_id, "canceled": canceled, "sequence_id": self.position}
+        reply = {
+            "session_id": self.session_id,
+            "order_id": order_id,
+            "canceled": canceled,
+            "sequence_id": self.position,
+        }
         return reply, self._event_pushes(events)
 
     def pause(self, reason: str) -> list[Push]:
@@ -713,9 +730,7 @@ class RemoteRun:
             return self._complete(last.result)
         out = self._event_pushes(events) if len(events) > 1 else []
         frequency = self.options.account_update_frequency
-        if frequency == "every_tick" or (
-            frequency == "every_fill" and any(type(e) is OrderFilled for e in events)
-        ):
+        if frequency == "every_tick" or (frequency == "every_fill" and any(type(e) is OrderFilled for e in events)):
             out.append(Push(type="account_snapshot", data=self.account()))
         position = self.position
         if send_tick:
@@ -830,8 +845,12 @@ class RemoteRun:
         self.finished = True
         self.waiting_since = None
         data = self.completion(result)
-        out = [Push(type="simulation_progress", data={"session_id": self.session_id, "done": self.total,
-                                                      "total": self.total, "eta_sec": 0})]
+        out = [
+            Push(
+                type="simulation_progress",
+                data={"session_id": self.session_id, "done": self.total, "total": self.total, "eta_sec": 0},
+            )
+        ]
         out.append(Push(type="simulation_complete", data=data))
         out.append(Push(type="simulation_end", data=data))
         return out
@@ -950,7 +969,7 @@ class SimulationDesk:
                 ``INVALID_STATE_TRANSITION`` unless READY.
         """
         handle = self.engine.start_simulation(self.user_id, session_id)
-        run = RemoteRun(self.engine, self.user_id, handle, options, self.limits, self.clock)
+        run = RemoteRun(self.engine, self.user_id, handle, options=options, limits=self.limits, clock=self.clock)
         self.registry.add(run)
         self.runs[session_id] = run
         if not options.flow_control:

@@ -33,7 +33,16 @@ from simutrador.simulation.orders import Order, OrderSide, TimeInForce, invalid_
 from simutrador.simulation.results import SimulationResult
 from simutrador.simulation.simulator import Simulator
 
-__all__ = ["Book", "Progress", "SimulationHandle", "Strategy", "StrategyContext", "run_strategy", "stage_of", "strategy_callbacks"]
+__all__ = [
+    "Book",
+    "Progress",
+    "SimulationHandle",
+    "Strategy",
+    "StrategyContext",
+    "run_strategy",
+    "stage_of",
+    "strategy_callbacks",
+]
 
 Progress = Callable[[int, int], object]
 """Called with (ticks done, ticks total) as a run goes."""

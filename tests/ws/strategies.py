@@ -10,6 +10,7 @@ by the digest.
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal
 from typing import Any
 
@@ -61,8 +62,12 @@ class Busy:
         step = n // self.every % 6
         held = ctx.position(symbol).quantity
         if step == 0:
-            ctx.buy(symbol, 10, stop_loss=(close * Decimal("0.97")).quantize(Decimal("0.01")),
-                    take_profit=(close * Decimal("1.02")).quantize(Decimal("0.01")))
+            ctx.buy(
+                symbol,
+                10,
+                stop_loss=(close * Decimal("0.97")).quantize(Decimal("0.01")),
+                take_profit=(close * Decimal("1.02")).quantize(Decimal("0.01")),
+            )
         elif step == 1:
             ctx.buy(symbol, 3, limit_price=(close * Decimal("0.99")).quantize(Decimal("0.01")), time_in_force="gtc")
         elif step == 2 and held > 0:
@@ -77,10 +82,8 @@ class Busy:
             ctx.buy(symbol, affordable * 3 + 1)  # more than buying power: rejected at submission
         elif step == 5 and held:
             ctx.sell(symbol, held) if held > 0 else ctx.buy(symbol, -held)
-        try:
+        with contextlib.suppress(SimutradorError):  # unknown ids raise, as embedded
             ctx.cancel("o-does-not-exist")
-        except SimutradorError:
-            pass
 
     def on_finish(self, ctx: StrategyContext, result: Any) -> None:
         self._look(ctx, "finish")

@@ -80,9 +80,7 @@ def peer(
     clock: FakeClock | None = None,
     settings: ServerSettings | None = None,
 ) -> Peer:
-    connection = Connection(
-        engine, identity(user), settings=settings, simulations=registry, clock=clock or FakeClock()
-    )
+    connection = Connection(engine, identity(user), settings=settings, simulations=registry, clock=clock or FakeClock())
     connection.outgoing()  # connection_ready
     return Peer(connection)
 
@@ -128,7 +126,9 @@ def test_start_in_lockstep_sends_the_start_then_exactly_one_tick() -> None:
     assert tick["equity"] == "10000"
     assert tick["is_eod"] is True
     assert tick["symbols_trading"] == ["AAPL"]
-    bar = engine.catalog.bars("AAPL", datetime(2023, 1, 3, tzinfo=UTC), datetime(2023, 1, 3, 23, tzinfo=UTC), "daily")[0]
+    bar = engine.catalog.bars("AAPL", datetime(2023, 1, 3, tzinfo=UTC), datetime(2023, 1, 3, 23, tzinfo=UTC), "daily")[
+        0
+    ]
     assert tick["candles"]["AAPL"] == {
         "date": "2023-01-03T00:00:00Z",
         "open": str(bar.open),
@@ -149,7 +149,9 @@ def test_the_warmup_bars_come_first_in_a_history_snapshot() -> None:
     assert messages[0].data["history_follows"] is True
     history = messages[1].data
     assert history["count"] == 5
-    before = engine.catalog.bars("AAPL", datetime(2022, 12, 1, tzinfo=UTC), datetime(2023, 1, 2, 23, tzinfo=UTC), "daily")
+    before = engine.catalog.bars(
+        "AAPL", datetime(2022, 12, 1, tzinfo=UTC), datetime(2023, 1, 2, 23, tzinfo=UTC), "daily"
+    )
     assert [c["date"] for c in history["candles"]["AAPL"]] == [
         b.timestamp.strftime("%Y-%m-%dT%H:%M:%SZ") for b in before[-5:]
     ]
@@ -263,7 +265,11 @@ def test_the_server_never_has_more_unacknowledged_ticks_than_the_window() -> Non
     while acked < TICKS:
         assert max(sent) - acked <= window
         acked += 1
-        sent += [m.data["sequence_id"] for m in p.exchange("tick_ack", {"session_id": sid, "sequence_id": acked}) if m.type == "tick"]
+        sent += [
+            m.data["sequence_id"]
+            for m in p.exchange("tick_ack", {"session_id": sid, "sequence_id": acked})
+            if m.type == "tick"
+        ]
     assert sent == list(range(1, TICKS + 1))
 
 
@@ -439,7 +445,10 @@ def test_an_atomic_batch_submits_nothing_unless_every_order_is_well_formed() -> 
     assert ack["accepted_orders"] == []
     assert set(ack["rejected_orders"]) == {"a", "b"}
     assert "atomic" in ack["rejected_orders"]["a"]
-    assert p.exchange("order_batch", data | {"orders": [order("a"), order("b")]})[-1].data["accepted_orders"] == ["a", "b"]
+    assert p.exchange("order_batch", data | {"orders": [order("a"), order("b")]})[-1].data["accepted_orders"] == [
+        "a",
+        "b",
+    ]
 
 
 def test_ten_thousand_orders_in_one_batch_are_refused_whole() -> None:
@@ -470,7 +479,12 @@ def test_a_batch_for_the_wrong_tick_is_refused(for_sequence_id: object, says: st
     p = peer(engine)
     sid = session_id(engine)
     started(p, sid, max_pending_ticks=2)
-    data: dict[str, Any] = {"session_id": sid, "batch_id": "b", "orders": [order("a")], "for_sequence_id": for_sequence_id}
+    data: dict[str, Any] = {
+        "session_id": sid,
+        "batch_id": "b",
+        "orders": [order("a")],
+        "for_sequence_id": for_sequence_id,
+    }
     if for_sequence_id == 0:
         p.exchange("tick_ack", {"session_id": sid, "sequence_id": 1})
         data["for_sequence_id"] = 1
@@ -532,6 +546,7 @@ def test_the_plans_orders_per_minute_rejects_orders_past_it() -> None:
     sid = engine.create_session("f", **DAYS, plan=Plan.FREE).session_id
     started(p, sid)
     limit = engine.limits_for(Plan.FREE).orders_per_minute
+    assert limit is not None
     orders = [order(f"o{i}", type="limit", price="1", time_in_force="gtc") for i in range(limit + 2)]
     ack = p.exchange("order_batch", {"session_id": sid, "batch_id": "b", "orders": orders[: limit + 1]})[-1].data
     assert len(ack["accepted_orders"]) == limit
