@@ -7,6 +7,7 @@ import click
 from simutrador_cli.bench import bench
 from simutrador_cli.demo import run_backtest_demo, run_embedded_demo, run_server_demo
 from simutrador_cli.keys import keys
+from simutrador_cli.remote_run import SESSION_SIMULATION_COMMANDS
 from simutrador_cli.report import report
 from simutrador_cli.run import run
 from simutrador_cli.serve import serve, token
@@ -42,6 +43,8 @@ cli.add_command(report)
 cli.add_command(serve)
 cli.add_command(token)
 cli.add_command(keys)
+for command in SESSION_SIMULATION_COMMANDS:
+    session.add_command(command)
 cli.add_command(session)
 cli.add_command(data)
 cli.add_command(bench)

@@ -5,9 +5,9 @@ stdin). One file gives the run's report; several give a comparison (equity curve
 overlaid, metrics side by side). Prices come from the catalog the run recorded: the
 sample catalog by itself, a data folder with ``--data-dir``.
 
-A SESSION_ID cannot be reported yet: reading a finished session's result back needs a
-server with a durable store (SQLite, DESIGN §7), which does not exist yet. The command
-says so instead of pretending.
+A SESSION_ID is not a file: a session's result is on its server, and ``simutrador
+session results SESSION_ID --report OUT`` reports it (`simutrador_cli.remote_run`). The
+command says so instead of guessing.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from simutrador_cli.render import format_error
 
 __all__ = ["load_result", "report", "write_run_report"]
 
-NO_DURABLE_STORE = (
-    "{source!r} is not a result file. Reading a session's result by SESSION_ID needs a server with a durable "
-    "store (SQLite, DESIGN §7), which this version does not have yet. Save the result instead: "
+NOT_A_FILE = (
+    "{source!r} is not a result file. A session's result is on its server: "
+    "`simutrador session results {source} --report out.html` (or `--json > result.json`). A local run's result: "
     "`simutrador run STRATEGY --json > result.json` (then `simutrador report result.json --html out.html`), "
     "or `simutrador run STRATEGY --report out.html`."
 )
@@ -59,7 +59,7 @@ def load_result(source: str) -> SimulationResult:
     elif path.suffix or len(path.parts) > 1:
         raise click.UsageError(f"no file {source!r}")
     else:
-        raise click.UsageError(NO_DURABLE_STORE.format(source=source))
+        raise click.UsageError(NOT_A_FILE.format(source=source))
     try:
         document = loads_json(text)
     except ParseError as exc:
@@ -78,8 +78,10 @@ def _write(write: Callable[[], object], path: Path) -> None:
         _fail(f"cannot write {path}: {exc.strerror or exc}", EXIT_USAGE)
 
 
-def write_run_report(result: SimulationResult, path: Path, catalog: Catalog, title: str, *, to_stderr: bool) -> None:
-    """Write `result`'s report to `path` (for ``simutrador run --report``) and say where it is."""
+def write_run_report(
+    result: SimulationResult, path: Path, catalog: Catalog | None, title: str, *, to_stderr: bool
+) -> None:
+    """Write `result`'s report to `path` (``--report``) and say where it is; `catalog` None: the sample's prices."""
     _write(lambda: write_report(result, path, catalog=catalog, title=title), path)
     click.echo(f"report: {path} ({_size(path)})", err=to_stderr)
 
@@ -121,8 +123,8 @@ def report(
     RESULT.json is a file `simutrador run STRATEGY --json` wrote (- reads stdin). One
     gives the run's report (equity and buy-and-hold, drawdown, prices with fills and
     trades, monthly returns, metrics, trades); several give a comparison (equity
-    overlaid, metrics side by side). A SESSION_ID is not accepted yet: that needs a
-    server's durable store, which does not exist yet.
+    overlaid, metrics side by side). A session's result on a server: `simutrador session
+    results SESSION_ID --report OUT`.
     """
     try:
         results = [load_result(source) for source in sources]

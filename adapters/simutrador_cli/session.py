@@ -90,7 +90,7 @@ def show_sessions(sessions: list[Session], as_json: bool, *, single: bool = Fals
 
 @click.group()
 def session() -> None:
-    """Create, inspect, list and delete sessions on a server."""
+    """Sessions on a server: create, inspect, list, delete; run a strategy, pause, resume, read results."""
 
 
 def interactive() -> bool:

@@ -92,11 +92,11 @@ def test_one_label_per_result(result_file: Path, tmp_path: Path) -> None:
     assert "give one --label per result (1 for 2)" in done.output
 
 
-def test_a_session_id_needs_a_durable_store_and_says_so(tmp_path: Path) -> None:
+def test_a_session_id_is_not_a_file_and_the_error_says_where_its_result_is(tmp_path: Path) -> None:
     out = tmp_path / "x.html"
     done = CliRunner().invoke(cli, ["report", "Xk3v9sQ2", "--html", str(out)])
     assert done.exit_code == 2
-    assert "needs a server with a durable store" in done.output
+    assert "simutrador session results Xk3v9sQ2 --report out.html" in done.output
     assert "simutrador run STRATEGY --json > result.json" in done.output
     assert not out.exists()
 
