@@ -869,7 +869,9 @@ class RemoteRun:
             "ticks": result.ticks,
             "fills": len(result.fills),
             "metrics": metrics,
-            "simulation_duration_sec": round(self._clock() - self.started_wall, 3),
+            "win_rate": metrics.get("win_rate_pct"),
+            "simulation_duration_sec": round(self._clock() - self.started_wall),
+            "wall_seconds": round(self._clock() - self.started_wall, 3),
             "reproducible": self.reproducible,
         }
 

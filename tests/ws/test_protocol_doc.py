@@ -29,19 +29,26 @@ def steps() -> list[tuple[str, str]]:
 
 
 def abridged(message: dict[str, Any]) -> dict[str, Any]:
-    if message["type"] == "session_created":
+    if message["type"] == "session_created" and "session" in message["data"]:
         message["data"]["session"] = PLACEHOLDER
     return message
 
 
-def test_the_example_exchange_is_what_the_server_says() -> None:
+def new_connection() -> Connection:
+    """The connection the page was recorded on: fixed times (engine and run clocks), sequential ids."""
     now = datetime(2025, 6, 2, 9, 30, tzinfo=UTC)
     engine = Engine(
         EngineSettings(default_plan=Plan.PROFESSIONAL), clock=ManualClock(now), id_factory=SequentialIds("sess-")
     )
-    connection = Connection(
-        engine, Identity(user_id="alice", plan=Plan.PROFESSIONAL, expires_at=now + timedelta(hours=1))
+    return Connection(
+        engine,
+        Identity(user_id="alice", plan=Plan.PROFESSIONAL, expires_at=now + timedelta(hours=1)),
+        clock=lambda: 0.0,
     )
+
+
+def test_the_example_exchange_is_what_the_server_says() -> None:
+    connection = new_connection()
     script = steps()
     assert [direction for direction, _ in script].count(">>>") >= 4
     for direction, text in script:
