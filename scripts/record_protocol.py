@@ -16,10 +16,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.ws.test_protocol_doc import BLOCK, PAGE, abridged, new_connection  # noqa: E402
+from tests.ws.test_protocol_doc import BLOCK, PAGE, abridged, new_connection
+
+
+def _shown(texts: list[str]) -> list[str]:
+    return [f"<<< {json.dumps(abridged(json.loads(t)), indent=2, ensure_ascii=False)}" for t in texts]
 
 
 def main() -> None:
+    """Replay the page and write what the server answered into it."""
     page = PAGE.read_text()
     connection = new_connection()
 
@@ -29,9 +34,9 @@ def main() -> None:
             if direction == ">>>":
                 lines.append(f">>> {text.strip()}")
                 connection.receive(text.strip())
-                lines += [f"<<< {json.dumps(abridged(json.loads(t)), indent=2, ensure_ascii=False)}" for t in connection.outgoing()]
+                lines += _shown(connection.outgoing())
             elif not lines:  # a block opening with what the server sends unasked (connection_ready)
-                lines += [f"<<< {json.dumps(abridged(json.loads(t)), indent=2, ensure_ascii=False)}" for t in connection.outgoing()]
+                lines += _shown(connection.outgoing())
         return "```text\n" + "\n".join(lines) + "\n```"
 
     PAGE.write_text(BLOCK.sub(record, page))
