@@ -231,9 +231,16 @@ def session_to_wire(session: Session) -> dict[str, Any]:
 
 
 def session_from_wire(data: object) -> Session:
-    """JSON data produced by `session_to_wire` → a `Session` (used by clients)."""
+    """JSON data produced by `session_to_wire` → a `Session` (used by clients).
+
+    A ``status`` equal to ``state`` is dropped: the server adds it to the sessions it
+    lists, for the original SimuTrador clients, which read a session's state by that
+    name. Any other extra key is refused.
+    """
     if isinstance(data, Mapping):
         data = dict(cast("Mapping[str, Any]", data))
+        if "status" in data and data["status"] == data.get("state"):
+            del data["status"]
         metadata: object = data.get("metadata")
         if isinstance(metadata, Mapping):
             data["metadata"] = _freeze(cast("Mapping[str, object]", metadata))

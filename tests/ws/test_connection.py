@@ -101,7 +101,10 @@ def test_a_session_flow_through_the_table() -> None:
     listed = peer.request("list_sessions")
     assert (listed.type, [s["session_id"] for s in listed.data["sessions"]]) == ("session_list", ["session-1"])
     deleted = peer.request("delete_session", {"session_id": "session-1"})
-    assert (deleted.type, dict(deleted.data)) == ("session_deleted", {"session_id": "session-1"})
+    assert (deleted.type, dict(deleted.data)) == (
+        "session_deleted",
+        {"session_id": "session-1", "message": "session session-1 deleted"},
+    )
     assert engine.list_sessions("alice") == []
     assert peer.request("ping").data == {"server_time": STAMP}
     symbols = peer.request("list_symbols", {"market": "CRYPTO"})

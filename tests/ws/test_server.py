@@ -70,7 +70,11 @@ async def test_full_session_flow() -> None:
             listed = await client.request("list_sessions")
             assert [s["session_id"] for s in listed["data"]["sessions"]] == [session_id]
             deleted = await client.request("delete_session", {"session_id": session_id})
-            assert deleted == {**deleted, "type": "session_deleted", "data": {"session_id": session_id}}
+            assert deleted == {
+                **deleted,
+                "type": "session_deleted",
+                "data": {"session_id": session_id, "message": f"session {session_id} deleted"},
+            }
             assert (await client.request("list_sessions"))["data"]["sessions"] == []
             pong = await client.request("ping")
             assert pong["type"] == "pong"
