@@ -603,16 +603,15 @@ async def run_remote_strategy(driver: RemoteDriver, strategy: object) -> Simulat
 
     async def dispatch(events: list[Event]) -> None:
         nonlocal where
-        for event in events:
-            if type(event) is OrderFilled:
+        for event in events:  # the driver hands over fills and rejections only
+            if isinstance(event, OrderFilled):
                 where = "on_fill"
                 on_fill(ctx, event.fill)
-            elif type(event) is OrderRejected:
+            else:
+                assert isinstance(event, OrderRejected)
                 where = "on_order_rejected"
                 ctx.rejections.append((event.order, event.reason))
                 on_rejected(ctx, event.order, event.reason)
-            else:
-                continue
             await drain()
 
     async def drain() -> None:

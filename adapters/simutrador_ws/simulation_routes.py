@@ -100,8 +100,6 @@ def _cancel(context: RouteContext, data: Mapping[str, Any]) -> Emit:
 
 def _pause(context: RouteContext, data: Mapping[str, Any]) -> Emit:
     run = _desk(context).run(_session_id(data))
-    if run.finished:
-        run.pause("")  # raises nothing; the state check below says why
     pushes = run.pause("requested by the client")
     if not pushes:
         if run.finished:

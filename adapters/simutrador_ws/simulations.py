@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
@@ -916,9 +916,6 @@ class SimulationRegistry:
     def __init__(self) -> None:
         self._runs: dict[str, RemoteRun] = {}
 
-    def __len__(self) -> int:
-        return len(self._runs)
-
     def get(self, session_id: str) -> RemoteRun | None:
         """The run of `session_id`, if one was started and not forgotten."""
         return self._runs.get(session_id)
@@ -926,14 +923,6 @@ class SimulationRegistry:
     def add(self, run: RemoteRun) -> None:
         """Remember `run` (replacing a finished one of the same session)."""
         self._runs[run.session_id] = run
-
-    def forget(self, session_id: str) -> None:
-        """Drop a run (finished and delivered, or its session deleted)."""
-        self._runs.pop(session_id, None)
-
-    def runs(self) -> Sequence[RemoteRun]:
-        """Every run, in start order."""
-        return list(self._runs.values())
 
 
 class SimulationDesk:
@@ -992,17 +981,19 @@ class SimulationDesk:
             return run
         session = self.engine.get_session(self.user_id, session_id)  # SESSION_NOT_FOUND for others' sessions
         held = self.registry.get(session_id)
-        if held is not None and held.user_id == self.user_id:
+        if held is not None and held.user_id == self.user_id and not held.finished:
             raise SimutradorError(
                 ErrorCode.INVALID_STATE_TRANSITION,
                 f"session {session_id} is simulating on another connection (or paused after a disconnect); "
                 "send resume_simulation here to take it over",
                 {"session_id": session_id, "state": session.state.value},
             )
+        state = session.state.value
+        advice = "its results are in get_results" if state == "completed" else "send start_simulation first"
         raise SimutradorError(
             ErrorCode.INVALID_STATE_TRANSITION,
-            f"session {session_id} is {session.state.value}, not simulating; send start_simulation first",
-            {"session_id": session_id, "state": session.state.value},
+            f"session {session_id} is {state}, not simulating; {advice}",
+            {"session_id": session_id, "state": state},
         )
 
     def adopt(self, session_id: object) -> RemoteRun:

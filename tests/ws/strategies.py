@@ -11,6 +11,7 @@ by the digest.
 from __future__ import annotations
 
 import contextlib
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -59,7 +60,7 @@ class Busy:
         if symbol not in tick.bars:
             return
         close = tick.bars[symbol].close
-        step = n // self.every % 6
+        step = n // self.every % 7
         held = ctx.position(symbol).quantity
         if step == 0:
             ctx.buy(
@@ -82,8 +83,25 @@ class Busy:
             ctx.buy(symbol, affordable * 3 + 1)  # more than buying power: rejected at submission
         elif step == 5 and held:
             ctx.sell(symbol, held) if held > 0 else ctx.buy(symbol, -held)
-        with contextlib.suppress(SimutradorError):  # unknown ids raise, as embedded
-            ctx.cancel("o-does-not-exist")
+        elif step == 6 and ctx.now is not None:
+            ctx.buy(
+                symbol,
+                2,
+                stop_price=(close * Decimal("1.01")).quantize(Decimal("0.01")),
+                limit_price=(close * Decimal("1.02")).quantize(Decimal("0.01")),
+                time_in_force="gtd",
+                expire_at=ctx.now + timedelta(days=3),
+            )
+        for misuse in (
+            lambda: ctx.cancel("o-does-not-exist"),
+            lambda: ctx.cancel("o-1"),  # filled long ago
+            lambda: ctx.order("o-nope"),
+            lambda: ctx.history(symbol, "vwap"),
+            lambda: ctx.bars("NOPE"),
+        ):
+            with contextlib.suppress(SimutradorError):  # each raises, as embedded
+                misuse()
+        self.seen.append(("order o-1", ctx.order("o-1").status.value))
 
     def on_finish(self, ctx: StrategyContext, result: Any) -> None:
         self._look(ctx, "finish")

@@ -15,7 +15,8 @@ import pytest
 import trio
 from simutrador_cli.examples.sma_crossover import SESSION as SMA_SESSION
 from simutrador_cli.examples.sma_crossover import make_strategy
-from simutrador_ws.client import SessionClient, SyncSessionClient
+from simutrador_ws.client import ClientConnectionError, SessionClient, SyncSessionClient
+from simutrador_ws.remote import RemoteDriver, RemoteSimulation
 
 from simutrador import Engine, EngineSettings, Plan, SimutradorError
 from tests.ws.harness import fast_settings, running_server
@@ -131,6 +132,10 @@ def test_the_low_level_iterator_steps_a_run_by_hand() -> None:
     def by_hand(ctx: Any, tick: Any) -> None:
         if tick.sequence_id == 3:
             ctx.buy("AAPL", 7)
+        if tick.sequence_id == 5:
+            ctx.buy("AAPL", 1_000_000)  # rejected: more than the account can buy
+        if tick.sequence_id == 6:
+            ctx.cancel(ctx.buy("AAPL", 1, limit_price="1", time_in_force="gtc"))
         if tick.sequence_id == 20:
             ctx.sell("AAPL", 7, limit_price="1")
 
@@ -146,7 +151,15 @@ def test_the_low_level_iterator_steps_a_run_by_hand() -> None:
                 ticks = 0
                 async for tick in sim:
                     ticks += 1
-                    by_hand(sim.ctx, tick)
+                    if tick.sequence_id == 3:
+                        sim.buy("AAPL", 7)
+                    elif tick.sequence_id == 5:
+                        sim.buy("AAPL", 1_000_000)
+                    elif tick.sequence_id == 6:
+                        sim.cancel(sim.buy("AAPL", 1, limit_price="1", time_in_force="gtc"))
+                    elif tick.sequence_id == 20:
+                        sim.sell("AAPL", 7, limit_price="1")
+                assert [order.order_id for order, _ in sim.rejections] == ["o-2"]
                 return await sim.result(), ticks, sim.fills
 
     result, ticks, fills = trio.run(main)
@@ -300,3 +313,45 @@ def test_the_original_clients_one_step_start_streams_without_acks() -> None:
                 assert json.dumps(end)
 
     trio.run(main)
+
+
+def test_a_run_throttled_by_the_message_rate_still_gives_the_embedded_digest() -> None:
+    """One message per second beyond the ticks' credit: batches and acks wait and are sent again."""
+    fields = BASE | {"start_date": "2023-01-01", "end_date": "2023-01-20", "timeframe": "daily"}
+    engine = Engine(EngineSettings(default_plan=Plan.PROFESSIONAL))
+    expected = engine.run_simulation("alice", engine.create_session("alice", **fields).session_id, Busy(every=1))
+
+    async def main() -> Any:
+        settings = fast_settings(messages_per_second=20.0, message_burst=1)
+        async with running_server(engine=engine, settings=settings) as harness:
+            async with SessionClient.connect(harness.url, harness.token()) as client:
+                session = await client.create_session(**fields)
+                with trio.fail_after(60):
+                    return await client.run_simulation(session.session_id, Busy(every=1))
+
+    assert trio.run(main).digest == expected.digest
+
+
+def test_a_server_gone_mid_run_is_a_connection_error() -> None:
+    fields = {"symbols": ["AAPL"], "start_date": "2023-01-01", "end_date": "2023-12-31", "initial_capital": "10000"}
+
+    async def main() -> None:
+        async with running_server() as harness, SessionClient.connect(harness.url, harness.token()) as client:
+            session = await client.create_session(**fields)
+
+            def stop_midway(ctx: Any, tick: Any) -> None:
+                if tick.sequence_id == 10:
+                    harness.server.shutdown()
+
+            with pytest.raises(ClientConnectionError), trio.fail_after(20):
+                await client.run_simulation(session.session_id, stop_midway)
+
+    trio.run(main)
+
+
+def test_the_driver_and_the_iterator_say_when_they_are_used_before_starting() -> None:
+    driver = RemoteDriver(object(), "s")  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="start"):
+        trio.run(driver.acknowledge)
+    with pytest.raises(RuntimeError, match="has not started"):
+        _ = RemoteSimulation(driver).ctx

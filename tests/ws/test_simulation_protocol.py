@@ -21,6 +21,7 @@ from simutrador_ws.settings import ServerSettings
 from simutrador_ws.simulations import SimulationRegistry, order_request_from_wire
 
 from simutrador import Engine, EngineSettings, ErrorCode, Plan, SimutradorError
+from simutrador.testing import ManualClock
 
 DAYS = {"symbols": ["AAPL"], "start_date": "2023-01-03", "end_date": "2023-01-31", "initial_capital": "10000"}
 TICKS = Engine().create_session("counter", **DAYS).estimated_ticks  # the sample catalog's bars in that span
@@ -386,6 +387,10 @@ def test_inline_orders_in_a_tick_ack_apply_at_that_tick() -> None:
         ({"colour": "red"}, "colour"),
         ({"expire_at": "soon"}, "expire_at"),
         ({"price": "NaN", "type": "limit"}, "price"),
+        ({"price": "10", "limit_price": "10", "type": "limit"}, "price"),
+        ({"type": "limit", "price": "10", "stop_price": "9"}, "stop_price"),
+        ({"type": "stop", "price": "10", "stop_price": "9"}, "price"),
+        ({"quantity": None}, "quantity"),
     ],
 )
 def test_malformed_orders_are_rejected_one_by_one_with_their_reason(bad: dict[str, Any], field: str) -> None:
@@ -757,3 +762,69 @@ def test_order_request_from_wire_reads_a_stop_order_as_the_original_clients_send
     with pytest.raises(SimutradorError) as refused:
         order_request_from_wire(["not", "an", "order"])
     assert refused.value.code is ErrorCode.INVALID_ORDER
+
+
+def test_a_run_past_the_plans_wall_clock_limit_ends_in_error() -> None:
+    now = datetime(2025, 6, 2, tzinfo=UTC)
+    clock = ManualClock(now)
+    engine = Engine(EngineSettings(default_plan=Plan.FREE), clock=clock)
+    connection = Connection(engine, Identity(user_id="f", plan=Plan.FREE, expires_at=now + timedelta(days=9)))
+    connection.outgoing()
+    p = Peer(connection)
+    sid = engine.create_session(
+        "f", symbols=["AAPL"], start="2016-01-04", end="2024-12-31", capital=1_000, plan=Plan.FREE
+    ).session_id
+    started(p, sid)
+    messages: list[Envelope] = []
+    sequence_id = 0
+    while not any(m.type == "session_error" for m in messages):  # an hour per tick: 24 h pass by tick 1,024
+        sequence_id += 1
+        clock.advance(timedelta(hours=1))
+        messages = p.exchange("tick_ack", {"session_id": sid, "sequence_id": sequence_id})
+    assert sequence_id == 1023
+    error = next(m.data for m in messages if m.type == "session_error")
+    assert error["error_code"] == "SESSION_LIMIT_EXCEEDED"
+    assert error["session_id"] == sid
+    assert engine.get_session("f", sid).state.value == "error"
+    assert "has ended" in p.error("tick_ack", {"session_id": sid, "sequence_id": 1024})["message"]
+    assert "has ended" in p.error("pause_simulation", {"session_id": sid})["message"]
+
+
+@pytest.mark.parametrize("kind", ["tick_ack", "order_batch", "resume_simulation", "query_positions"])
+def test_a_session_id_that_is_not_a_string_is_named(kind: str) -> None:
+    engine = new_engine()
+    p = peer(engine)
+    error = p.error(kind, {"session_id": 7, "sequence_id": 1, "batch_id": "b", "orders": []})
+    assert error["error_code"] == "VALIDATION_FAILED"
+    assert error["details"]["fields"] == ["session_id"]
+
+
+def test_a_finished_run_cannot_be_taken_over() -> None:
+    engine = new_engine()
+    registry = SimulationRegistry()
+    first = peer(engine, registry=registry)
+    sid = session_id(engine)
+    started(first, sid)
+    for sequence_id in range(1, TICKS + 1):
+        first.exchange("tick_ack", {"session_id": sid, "sequence_id": sequence_id})
+    first.connection.desk.closed()
+    second = peer(engine, registry=registry)
+    error = second.error("resume_simulation", {"session_id": sid})
+    assert error["error_code"] == "INVALID_STATE_TRANSITION"
+    assert "completed" in error["message"]
+
+
+def test_a_stream_taken_over_after_a_disconnect_is_paced_again() -> None:
+    engine = new_engine()
+    registry = SimulationRegistry()
+    first = peer(engine, registry=registry)
+    sid = session_id(engine)
+    started(first, sid, flow_control=False)
+    (run,) = first.connection.desk.take_new_streams()
+    run.stream_step()
+    first.connection.desk.closed()
+    assert run.stream_step() == []  # paused: nothing moves
+    second = peer(engine, registry=registry)
+    assert types(second.exchange("resume_simulation", {"session_id": sid})) == ["simulation_resumed"]
+    assert second.connection.desk.take_new_streams() == [run]
+    assert [m.type for m in run.stream_step()] == ["tick"]
