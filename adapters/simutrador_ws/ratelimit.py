@@ -32,7 +32,7 @@ class TokenBucket:
         self._granted = 0
 
     def grant(self, tokens: int, *, most: int) -> None:
-        """Add `tokens` spent before the refilling ones (earned: one per simulation tick sent), keeping at most `most`."""
+        """Add `tokens` spent before the refilling ones (earned by simulation ticks sent), keeping at most `most`."""
         self._granted = min(self._granted + tokens, most)
 
     def take(self) -> float:

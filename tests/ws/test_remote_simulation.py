@@ -23,7 +23,12 @@ from tests.ws.harness import fast_settings, running_server
 from tests.ws.strategies import Busy
 from tests.ws.thread_server import server_in_thread
 
-BASE = {"symbols": ["AAPL", "MSFT"], "initial_capital": "20000", "commission_per_share": "0.005", "slippage_bps": "2"}
+BASE: dict[str, Any] = {
+    "symbols": ["AAPL", "MSFT"],
+    "initial_capital": "20000",
+    "commission_per_share": "0.005",
+    "slippage_bps": "2",
+}
 
 CASES = {
     "daily, warmup, next open": {
@@ -316,8 +321,8 @@ def test_the_original_clients_one_step_start_streams_without_acks() -> None:
 
 
 def test_a_run_throttled_by_the_message_rate_still_gives_the_embedded_digest() -> None:
-    """One message per second beyond the ticks' credit: batches and acks wait and are sent again."""
-    fields = BASE | {"start_date": "2023-01-01", "end_date": "2023-01-20", "timeframe": "daily"}
+    """Twenty messages per second beyond the ticks' credit: batches and acks wait and are sent again."""
+    fields: dict[str, Any] = BASE | {"start_date": "2023-01-01", "end_date": "2023-01-20", "timeframe": "daily"}
     engine = Engine(EngineSettings(default_plan=Plan.PROFESSIONAL))
     expected = engine.run_simulation("alice", engine.create_session("alice", **fields).session_id, Busy(every=1))
 
