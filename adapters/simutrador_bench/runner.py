@@ -13,7 +13,7 @@ from pathlib import Path
 import attrs
 import trio
 
-from simutrador_bench import inprocess, simulation, sweeps, wire
+from simutrador_bench import inprocess, remote_simulation, simulation, sweeps, wire
 from simutrador_bench.report import Report, Result, percentile
 from simutrador_bench.serverproc import raise_open_files_limit
 
@@ -48,6 +48,10 @@ class Profile:
         sim_daily_symbols: Symbols of the daily simulations (10 years each).
         sim_simulations: Concurrent simulations held for memory per simulation.
         sweep_runs: Runs of the sweep grids (the figures are for 100).
+        remote_ticks: Ticks of each one-connection remote simulation (and echo round trips beside them).
+        remote_rounds: Rounds of the one-connection remote figures (each contender once per round, in turn).
+        remote_clients: Concurrent remote simulations (the figure is for 100).
+        remote_concurrent_ticks: Ticks of each of the concurrent remote simulations.
     """
 
     name: str
@@ -67,6 +71,10 @@ class Profile:
     sim_daily_symbols: int = 50
     sim_simulations: int = 1000
     sweep_runs: int = sweeps.GRID_RUNS
+    remote_ticks: int = 5_000
+    remote_rounds: int = 5
+    remote_clients: int = 100
+    remote_concurrent_ticks: int = 200
 
 
 QUICK = Profile(
@@ -86,6 +94,10 @@ QUICK = Profile(
     sim_rounds=3,
     sim_daily_symbols=50,
     sim_simulations=1000,
+    remote_ticks=1_000,
+    remote_rounds=2,
+    remote_clients=100,
+    remote_concurrent_ticks=30,
 )
 """Shorter windows, memory per session at 1,000 and 10,000 only, 20,000 1-minute bars: about a minute on 2 cores."""
 
@@ -420,6 +432,19 @@ def _simulation_concurrent(profile: Profile, progress: Progress) -> list[Result]
     ]
 
 
+def _remote_simulation(profile: Profile, progress: Progress) -> list[Result]:
+    raise_open_files_limit()
+    return remote_simulation.measure(
+        ticks=profile.remote_ticks,
+        rounds=profile.remote_rounds,
+        clients=profile.remote_clients,
+        concurrent_ticks=profile.remote_concurrent_ticks,
+        warmup=profile.wire_warmup,
+        time_limit=profile.time_limit,
+        progress=progress,
+    )
+
+
 def _sweeps(profile: Profile, progress: Progress) -> list[Result]:
     executors = ["processes", "ray"] if sweeps.ray_available() and profile.name != "quick" else ["processes"]
     progress("serial baseline")
@@ -463,6 +488,11 @@ STEPS: tuple[Step, ...] = (
     ),
     Step("simulation.daily", "simulation, 50 symbols x 10 years daily: do-nothing and buy-and-hold", _simulation_daily),
     Step("simulation.concurrent", "1,000 concurrent simulations: memory per simulation", _simulation_concurrent),
+    Step(
+        "remote.simulation",
+        "simulations over WebSocket: lockstep vs a tick-sized echo, bars, window, SDK, 100 at once",
+        _remote_simulation,
+    ),
     Step("sweep", "sweeps: runs/s of a 100-run grid by executor and workers, start costs", _sweeps),
 )
 """The suite, in order."""

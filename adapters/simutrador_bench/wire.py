@@ -91,10 +91,18 @@ class ServerProcess:
         """The server's process id."""
         return self.process.pid
 
+    def token(self, user: str) -> str:
+        """A fresh token for `user`, on the enterprise plan (whose limits the benchmark servers lift)."""
+        return issue_token(self.auth, user, plan=Plan.ENTERPRISE, expires_in=timedelta(hours=2))
+
+    @property
+    def endpoint(self) -> str:
+        """The WebSocket URL without a token (for clients that send it in a header)."""
+        return f"ws://127.0.0.1:{self.port}/ws/simulate"
+
     def url(self, user: str) -> str:
         """A WebSocket URL carrying a fresh token for `user` (ignored by the echo server)."""
-        token = issue_token(self.auth, user, plan=Plan.ENTERPRISE, expires_in=timedelta(hours=2))
-        return f"ws://127.0.0.1:{self.port}/ws/simulate?token={token}"
+        return f"{self.endpoint}?token={self.token(user)}"
 
     def urls(self, count: int, prefix: str = "bench") -> list[str]:
         """`count` URLs, one user each."""

@@ -45,6 +45,7 @@ def test_every_design_target_has_a_spec() -> None:
         "wire.ratio.1000",
         "wire.connections",
         "wire.memory.connection",
+        "remote.lockstep.vs_echo",
     } <= judged
     assert SPECS["wire.create.1"].p99_limit == 1.2
     assert SPECS["inproc.create.50"].seed == "< 100 ms"
@@ -160,7 +161,7 @@ def test_compare_handles_plain_pytest_benchmark_files_and_zeros() -> None:
 
 def test_rates_and_counts_are_better_when_higher() -> None:
     for key, spec in SPECS.items():
-        if spec.unit in {"/s", "bars/s", "runs/s", "x", "conn", "sessions", "%"}:
+        if spec.unit in {"/s", "bars/s", "ticks/s", "runs/s", "x", "conn", "sessions", "%"}:
             assert spec.higher_is_better, key
         else:
             assert not spec.higher_is_better, key
