@@ -94,4 +94,3 @@ def test_the_settings_table_gives_every_setting_its_default() -> None:
     for name, text in rows.items():
         value = defaults[name]
         assert text.strip() == (f"{value:g}" if isinstance(value, float) else str(value)), name
-
