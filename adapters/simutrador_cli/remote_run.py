@@ -23,8 +23,7 @@ import click
 from simutrador_ws.client import SessionClient
 
 from simutrador import DirectoryCatalog, ErrorCode, SessionState, SimulationResult, SimutradorError
-from simutrador_cli.exitcodes import EXIT_USAGE, exit_code_for
-from simutrador_cli.render import format_error
+from simutrador_cli.exitcodes import EXIT_USAGE
 from simutrador_cli.run import load_strategy, progress_bar, show_result, strategy_failed
 from simutrador_cli.session import connection_options, run_with_client
 
@@ -202,11 +201,7 @@ def results(  # noqa: PLR0917 - one parameter per click option
     session_id: str, report_path: Path | None, data_dir: Path | None, url: str, token: str, as_json: bool
 ) -> None:
     """Print a COMPLETED session's results as `run` does (the table, or with --json the same document)."""
-    try:
-        catalog = DirectoryCatalog(data_dir) if data_dir is not None else None
-    except SimutradorError as error:
-        click.echo(f"error: {format_error(error)}", err=True)
-        sys.exit(exit_code_for(error.code.error_type))
+    catalog = DirectoryCatalog(data_dir) if data_dir is not None else None  # click checked it is a folder
     result = run_with_client(url, token, as_json, lambda client: client.get_results(session_id))
     name = f"session {session_id}"
     show_result(

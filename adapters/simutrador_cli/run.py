@@ -234,7 +234,6 @@ def run(  # noqa: PLR0917 - one parameter per click option
             result = engine.run_simulation("cli", session.session_id, strategy, progress=progress)
     except SimutradorError as error:
         _fail(error, as_json)
-        return
     except Exception as exc:  # the strategy's own bug: show where, exit with the strategy code
         strategy_failed(exc)
     show_result(result, strategy_file, as_json=as_json, report_path=report_path, catalog=engine.catalog)
@@ -310,7 +309,7 @@ def strategy_failed(exc: BaseException, after: str = "") -> NoReturn:
     sys.exit(EXIT_STRATEGY)
 
 
-def _fail(error: SimutradorError, as_json: bool) -> None:
+def _fail(error: SimutradorError, as_json: bool) -> NoReturn:
     if as_json:
         click.echo(json.dumps({"error": error.to_dict()}))
     else:

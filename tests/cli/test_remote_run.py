@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from simutrador_cli.main import cli
-from simutrador_cli.run import load_strategy
+from simutrador_cli.run import load_strategy, show_result, sparkline
 from simutrador_ws.client import SessionClient, SyncSessionClient
 
 from simutrador import Engine, Plan, SessionState
@@ -73,7 +74,23 @@ def test_run_url_prints_exactly_what_the_embedded_run_prints(harness: Harness) -
         assert client.get_session_status(session_id).state is SessionState.COMPLETED
 
 
-def test_run_url_json_is_the_embedded_document_and_the_window_changes_nothing(harness: Harness) -> None:
+@pytest.fixture
+def windows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The credit windows the CLI asked `SessionClient.run_simulation` for (the run itself unchanged)."""
+    asked: list[int] = []
+    original = SessionClient.run_simulation
+
+    async def run_simulation(client: SessionClient, session_id: str, strategy: object, **options: Any) -> Any:
+        asked.append(options["max_pending_ticks"])
+        return await original(client, session_id, strategy, **options)
+
+    monkeypatch.setattr(SessionClient, "run_simulation", run_simulation)
+    return asked
+
+
+def test_run_url_json_is_the_embedded_document_and_the_window_changes_nothing(
+    harness: Harness, windows: list[int]
+) -> None:
     embedded = embedded_json("sma_crossover")
     for window in ("1", "4"):
         remote = cli_run(harness, "run", "sma_crossover", "--url", harness.url, "--json", "--max-pending-ticks", window)
@@ -81,6 +98,9 @@ def test_run_url_json_is_the_embedded_document_and_the_window_changes_nothing(ha
         document = json.loads(remote.stdout)  # exactly one document on stdout
         assert document["session_id"] == created_id(remote) != embedded["session_id"]
         assert without_session_id(document) == without_session_id(embedded)
+    assert windows == [1, 4]
+    assert cli_run(harness, "run", "sma_crossover", "--url", harness.url, "--json").exit_code == 0
+    assert windows == [1, 4, 1]  # lockstep by default
 
 
 def test_run_url_takes_session_fields_as_embedded_does(harness: Harness, tmp_path: Path) -> None:
@@ -116,16 +136,14 @@ def test_session_results_reads_a_remote_run_back(harness: Harness, tmp_path: Pat
     assert other.exit_code == 3 and "SESSION_NOT_FOUND" in other.stderr
 
 
-def test_session_results_of_an_unfinished_session_and_a_bad_data_dir(harness: Harness, tmp_path: Path) -> None:
+def test_session_results_of_an_unfinished_session_and_a_missing_data_dir(harness: Harness, tmp_path: Path) -> None:
     with SyncSessionClient(harness.url, harness.token()) as client:
         ready = client.create_session("SPY", "2024-03-04", "2024-03-08", "10000")
     done = cli_run(harness, "session", "results", ready.session_id, "--json")
     assert done.exit_code == 3
     assert json.loads(done.stdout)["error"]["error_code"] == "INVALID_STATE_TRANSITION"
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    refused = cli_run(harness, "session", "results", ready.session_id, "--data-dir", str(empty))
-    assert refused.exit_code == 3 and "error: " in refused.stderr
+    missing = cli_run(harness, "session", "results", ready.session_id, "--data-dir", str(tmp_path / "none"))
+    assert missing.exit_code == 2 and "does not exist" in missing.stderr
 
 
 def test_session_results_report_reads_prices_from_data_dir(harness: Harness, tmp_path: Path) -> None:
@@ -161,7 +179,9 @@ def test_session_start_runs_a_strategy_on_a_ready_session(harness: Harness, tmp_
     assert "INVALID_STATE_TRANSITION" in table.stderr
 
 
-def test_session_start_prints_the_table_and_writes_the_report(harness: Harness, tmp_path: Path) -> None:
+def test_session_start_prints_the_table_and_writes_the_report(
+    harness: Harness, tmp_path: Path, windows: list[int]
+) -> None:
     with SyncSessionClient(harness.url, harness.token()) as client:
         ready = client.create_session("AAPL", "2019-01-02", "2024-12-31", "100000", timeframe="daily")
     report = tmp_path / "start.html"
@@ -175,6 +195,7 @@ def test_session_start_prints_the_table_and_writes_the_report(harness: Harness, 
         and lines[-1] == f"report: {report} ({report.stat().st_size / 1e6:.1f} MB)"
     )
     assert "sma_crossover on AAPL" in report.read_text()
+    assert windows == [3]
 
 
 def test_session_start_without_a_strategy_is_refused_and_says_why(harness: Harness) -> None:
@@ -318,3 +339,17 @@ def test_a_strategy_that_raises_remotely_exits_7_and_names_the_paused_session(ha
     assert done.stdout == ""
     with SyncSessionClient(harness.url, harness.token()) as client:
         assert client.get_session_status(session_id).state is SessionState.PAUSED
+
+
+def test_a_terminal_also_gets_the_equity_sparkline(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with SyncSessionClient(harness.url, harness.token()) as client:
+        session_id = client.create_session("SPY", "2024-01-02", "2024-03-28", "10000").session_id
+        strategy, _ = load_strategy("sma_crossover")
+        result = client.run_simulation(session_id, strategy)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    show_result(result, f"session {session_id}", as_json=False, report_path=None)
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last == f"equity {sparkline(list(result.equity))}"
+    assert len(last) > len("equity ") + 10
