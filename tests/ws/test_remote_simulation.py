@@ -360,3 +360,33 @@ def test_the_driver_and_the_iterator_say_when_they_are_used_before_starting() ->
         trio.run(driver.acknowledge)
     with pytest.raises(RuntimeError, match="has not started"):
         _ = RemoteSimulation(driver).ctx
+
+
+def test_pause_resume_and_positions_through_the_client() -> None:
+    fields = {"symbols": ["AAPL"], "start_date": "2023-01-01", "end_date": "2023-01-31", "initial_capital": "10000"}
+
+    async def main() -> None:
+        async with running_server() as harness, SessionClient.connect(harness.url, harness.token()) as client:
+            session = await client.create_session(**fields)
+            sid = session.session_id
+            async with client.simulate(sid) as sim:
+                steps = sim.__aiter__()
+                await steps.__anext__()  # tick 1
+                sim.buy("AAPL", 3)
+                await steps.__anext__()  # tick 2: filled at its open
+                account = await client.query_positions(sid)
+                assert [(p["symbol"], p["quantity"]) for p in account["positions"]] == [("AAPL", "3")]
+                assert account["sequence_id"] == 2
+                paused = await client.pause_simulation(sid)
+                assert paused["reason"] == "requested by the client"
+                assert (await client.get_session_status(sid)).state.value == "paused"
+                resumed = await client.resume_simulation(sid)
+                assert resumed["was_paused"] is True
+                assert (await client.get_session_status(sid)).state.value == "running"
+                async for _ in steps:
+                    pass
+                result = await sim.result()
+            assert [f.quantity for f in result.fills] == [3]
+            assert (await client.get_results(sid)).digest == result.digest
+
+    trio.run(main)
