@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from datetime import timedelta
+from functools import partial
 from typing import Any, Final
 
 import attrs
@@ -323,6 +324,7 @@ class ConcurrentResult:
         total_ticks: Every tick of every client.
         elapsed: Seconds from the start to the last client's end.
         server_cpu: Share of one core the server used from the start to the last client's end.
+        server_cpu_seconds: The server's CPU seconds over the same time.
         errors: Error → count.
     """
 
@@ -335,6 +337,7 @@ class ConcurrentResult:
     total_ticks: int = 0
     elapsed: float = 0.0
     server_cpu: float = math.nan
+    server_cpu_seconds: float = math.nan
     errors: Counter[str] = attrs.Factory(Counter)
 
     @property
@@ -428,12 +431,13 @@ async def concurrent(
             await ready.wait()
             cpu_before, started = server.cpu_seconds(), time.perf_counter()
             go.set()
-    cpu_share = (server.cpu_seconds() - cpu_before) / (time.perf_counter() - started)
+    cpu_seconds = server.cpu_seconds() - cpu_before
+    cpu_share = cpu_seconds / (time.perf_counter() - started)
     if scope.cancelled_caught:
         result.errors["time limit"] += 1
     result.measure(arrivals, started, ends, warmup)
     if result.elapsed > 0:
-        result.server_cpu = cpu_share
+        result.server_cpu, result.server_cpu_seconds = cpu_share, cpu_seconds
     return result
 
 
@@ -545,6 +549,7 @@ def measure(
     rounds: int,
     clients: int,
     concurrent_ticks: int,
+    concurrent_rounds: int,
     warmup: float,
     time_limit: float,
     progress: Callable[[str], None],
@@ -561,11 +566,20 @@ def measure(
         )
         one = trio.run(lambda: one_connection(server, echo, ticks, rounds=rounds, time_limit=time_limit))
         payload = one.payload or _FALLBACK_PAYLOAD
-        progress(f"{clients:,} simulations at once, {concurrent_ticks:,} ticks each; then {clients:,} echo connections")
-        many = trio.run(lambda: concurrent(server, clients, concurrent_ticks, warmup=warmup, time_limit=time_limit))
-        echoes = trio.run(
-            lambda: concurrent(echo, clients, concurrent_ticks, payload=payload, warmup=warmup, time_limit=time_limit)
+        progress(
+            f"{clients:,} echo connections, then {clients:,} simulations at once, {concurrent_ticks:,} ticks each; "
+            f"{concurrent_rounds} rounds"
         )
+        many: list[ConcurrentResult] = []
+        echoes: list[ConcurrentResult] = []
+        deadline = time.perf_counter() + time_limit
+        for _ in range(max(1, concurrent_rounds)):
+            left = max(deadline - time.perf_counter(), 1.0)
+            load = partial(concurrent, clients=clients, ticks=concurrent_ticks, warmup=warmup, time_limit=left)
+            echoes.append(trio.run(partial(load, echo, payload=payload)))
+            many.append(trio.run(partial(load, server)))
+            if time.perf_counter() >= deadline:  # pragma: no cover - a server too slow for the profile
+                break
     return one_connection_results(one, rounds) + concurrent_results(many, echoes)
 
 
@@ -617,43 +631,63 @@ def one_connection_results(one: OneConnection, rounds: int) -> list[Result]:
     ]
 
 
-def _concurrent_extra(load: ConcurrentResult) -> dict[str, object]:
-    latencies = load.latencies
+def _concurrent_extra(loads: Sequence[ConcurrentResult]) -> dict[str, object]:
+    latencies = [t for load in loads for t in load.latencies]
     return {
-        "clients": load.clients,
-        "connected": load.connected,
-        "completed": load.completed,
-        "ticks_in_window": load.ticks,
-        "window_s": load.window,
-        "total_ticks": load.total_ticks,
-        "elapsed_s": load.elapsed,
-        "overall_per_s": load.total_ticks / load.elapsed if load.elapsed > 0 else 0.0,
-        "server_cpu_share": load.server_cpu,
+        "clients": loads[0].clients if loads else 0,
+        "rounds": len(loads),
+        "rates_per_round": [load.throughput for load in loads],
+        "connected": [load.connected for load in loads],
+        "completed": [load.completed for load in loads],
+        "ticks_in_window": [load.ticks for load in loads],
+        "window_s": [load.window for load in loads],
+        "total_ticks": sum(load.total_ticks for load in loads),
+        "overall_per_s": [load.total_ticks / load.elapsed if load.elapsed > 0 else 0.0 for load in loads],
+        "server_cpu_share": [load.server_cpu for load in loads],
+        "server_cpu_us_per_tick": [
+            load.server_cpu_seconds / load.total_ticks * 1e6 if load.total_ticks else math.nan for load in loads
+        ],
         "latency_ms_p50": percentile(latencies, 50) * 1e3 if latencies else None,
         "latency_ms_p99": percentile(latencies, 99) * 1e3 if latencies else None,
-        "error_kinds": dict(load.errors),
+        "error_kinds": dict(sum((load.errors for load in loads), Counter[str]())),
     }
 
 
-def concurrent_results(many: ConcurrentResult, echoes: ConcurrentResult) -> list[Result]:
-    """The concurrent figures: aggregate ticks/s, tick-to-tick latency, the echo's rate and the ratio."""
-    errors, echo_errors = sum(many.errors.values()), sum(echoes.errors.values())
-    note = "" if many.clients == 100 else f"{many.clients:,} clients (the figure is for 100)"
+def _median_rate(loads: Sequence[ConcurrentResult]) -> float:
+    return statistics.median(load.throughput for load in loads) if loads else 0.0
+
+
+def concurrent_results(many: Sequence[ConcurrentResult], echoes: Sequence[ConcurrentResult]) -> list[Result]:
+    """The concurrent figures over rounds: aggregate ticks/s, tick-to-tick latency, the echo's rate, the ratio.
+
+    Rates are the median of the rounds; latencies are pooled; the ratio is the median
+    of the per-round ratios (each round's SimuTrador load ÷ the echo load just before it).
+    """
+    errors = sum(sum(load.errors.values()) for load in many)
+    echo_errors = sum(sum(load.errors.values()) for load in echoes)
+    clients = many[0].clients if many else 0
+    note = "" if clients == 100 else f"{clients:,} clients (the figure is for 100)"
+    latencies = [t for load in many for t in load.latencies]
     results = [
         Result(
-            key="remote.concurrent",
-            value=many.throughput,
-            errors=errors,
-            note=note,
-            extra=_concurrent_extra(many),
+            key="remote.concurrent", value=_median_rate(many), errors=errors, note=note, extra=_concurrent_extra(many)
         )
     ]
-    if many.latencies:
-        results.append(Result.from_timings("remote.concurrent.latency", many.latencies, scale=1e3, errors=errors))
+    if latencies:
+        results.append(Result.from_timings("remote.concurrent.latency", latencies, scale=1e3, errors=errors))
     else:
         results.append(Result(key="remote.concurrent.latency", value=math.inf, errors=errors or 1))
     echo_extra = _concurrent_extra(echoes)
-    results.append(Result(key="remote.concurrent.echo", value=echoes.throughput, errors=echo_errors, extra=echo_extra))
-    ratio = many.throughput / echoes.throughput * 100 if echoes.throughput else 0.0
-    results.append(Result(key="remote.concurrent.vs_echo", value=ratio, errors=errors + echo_errors))
+    results.append(
+        Result(key="remote.concurrent.echo", value=_median_rate(echoes), errors=echo_errors, extra=echo_extra)
+    )
+    ratios = [m.throughput / e.throughput * 100 for m, e in zip(many, echoes, strict=False) if e.throughput]
+    results.append(
+        Result(
+            key="remote.concurrent.vs_echo",
+            value=statistics.median(ratios) if ratios else 0.0,
+            errors=errors + echo_errors,
+            extra={"ratio_per_round": ratios},
+        )
+    )
     return results

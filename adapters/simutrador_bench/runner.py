@@ -51,7 +51,8 @@ class Profile:
         remote_ticks: Ticks of each one-connection remote simulation (and echo round trips beside them).
         remote_rounds: Rounds of the one-connection remote figures (each contender once per round, in turn).
         remote_clients: Concurrent remote simulations (the figure is for 100).
-        remote_concurrent_ticks: Ticks of each of the concurrent remote simulations.
+        remote_concurrent_ticks: Ticks of each concurrent remote simulation (the concurrent loads
+            take ``rounds`` turns with as many echo connections).
     """
 
     name: str
@@ -71,8 +72,8 @@ class Profile:
     sim_daily_symbols: int = 50
     sim_simulations: int = 1000
     sweep_runs: int = sweeps.GRID_RUNS
-    remote_ticks: int = 5_000
-    remote_rounds: int = 5
+    remote_ticks: int = 4_000
+    remote_rounds: int = 4
     remote_clients: int = 100
     remote_concurrent_ticks: int = 200
 
@@ -439,6 +440,7 @@ def _remote_simulation(profile: Profile, progress: Progress) -> list[Result]:
         rounds=profile.remote_rounds,
         clients=profile.remote_clients,
         concurrent_ticks=profile.remote_concurrent_ticks,
+        concurrent_rounds=profile.rounds,
         warmup=profile.wire_warmup,
         time_limit=profile.time_limit,
         progress=progress,

@@ -70,8 +70,10 @@ def test_the_step_reports_every_figure_with_its_verdict() -> None:
     assert results["remote.sdk.sma"].extra["ticks"] == 60
     assert len(results["remote.sdk.sma"].extra["embedded_digest"]) == 64
     concurrent = results["remote.concurrent"]
-    assert concurrent.extra["connected"] == concurrent.extra["completed"] == 4
-    assert concurrent.extra["total_ticks"] == 80
+    rounds = TINY.rounds
+    assert concurrent.extra["connected"] == concurrent.extra["completed"] == [4] * rounds
+    assert concurrent.extra["total_ticks"] == 80 * rounds
+    assert len(results["remote.concurrent.vs_echo"].extra["ratio_per_round"]) == rounds
     assert concurrent.note == "4 clients (the figure is for 100)"
     latency = results["remote.concurrent.latency"]
     assert latency.p99 is not None
@@ -156,7 +158,7 @@ async def test_concurrent_loads_count_refused_connections_and_time_limits() -> N
         assert late.errors["time limit"] == 1
         assert late.completed == 0
         assert late.total_ticks > 0
-    results = remote_simulation.concurrent_results(refused, late)
+    results = remote_simulation.concurrent_results([refused], [late])
     assert [r.key for r in results] == [
         "remote.concurrent",
         "remote.concurrent.latency",
@@ -166,6 +168,10 @@ async def test_concurrent_loads_count_refused_connections_and_time_limits() -> N
     assert results[1].value == math.inf
     assert results[1].errors == 3
     assert results[3].value == 0.0
+    assert results[3].extra == {"ratio_per_round": []}
+    nothing = remote_simulation.concurrent_results([], [])
+    assert [r.value for r in nothing] == [0.0, math.inf, 0.0, 0.0]
+    assert nothing[0].extra["clients"] == 0
 
 
 async def test_a_concurrent_run_that_drops_is_an_error() -> None:
