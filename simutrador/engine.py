@@ -8,7 +8,7 @@ methods.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from simutrador.clock import Clock, IdFactory, new_session_id, system_clock
@@ -25,6 +25,7 @@ from simutrador.simulation.results import SimulationResult
 from simutrador.simulation.runner import Progress, SimulationHandle
 from simutrador.simulation.service import SimulationService
 from simutrador.storage.base import SessionStore
+from simutrador.storage.journal import JournalEntry, JournalStore
 from simutrador.storage.sqlite import SqliteStore
 
 __all__ = ["Engine", "backtest"]
@@ -74,6 +75,7 @@ class Engine:
         self._sessions = SessionManager(
             self._settings, clock=clock, id_factory=id_factory, market_check=self._validator.check, store=store
         )
+        self._store: SessionStore = self._sessions.store
         self._simulations = SimulationService(self._sessions, self._catalog, self._settings, clock)
 
     @classmethod
@@ -216,6 +218,34 @@ class Engine:
         COMPLETED).
         """
         return self._simulations.start(user_id, session_id)
+
+    def restore_simulation(
+        self, user_id: str, session_id: str, commands: Sequence[JournalEntry], *, until: int
+    ) -> SimulationHandle:
+        """Rebuild an interrupted (PAUSED) session's simulation from its command journal, paused at tick `until`.
+
+        After a restart, a session that was RUNNING comes back PAUSED; its journal
+        (`journal_of`) holds every order and cancel with its tick. Replaying them on
+        the same data gives the simulation as it was; iterate or `advance` the
+        handle to go on (the session goes RUNNING again).
+
+        Raises:
+            SimutradorError: ``SESSION_NOT_FOUND``; ``INVALID_STATE_TRANSITION`` unless
+                PAUSED; ``DATA_CHANGED`` when the market data changed since the session
+                started; ``VALIDATION_FAILED`` for a tick before the journal's last
+                command or past the end.
+        """
+        return self._simulations.restore(user_id, session_id, commands, until)
+
+    @property
+    def store(self) -> SessionStore:
+        """Where sessions are kept (a `MemoryStore` unless one was given)."""
+        return self._store
+
+    def journal_of(self, session_id: str) -> list[JournalEntry]:
+        """The command journal of `session_id` (empty when the store keeps none)."""
+        store = self._store
+        return store.journal_of(session_id) if isinstance(store, JournalStore) else []
 
     def fail_simulation(self, user_id: str, session_id: str, error: BaseException) -> None:
         """Mark a started simulation ERROR with `error`'s summary (its driver gave up: a limit passed...).

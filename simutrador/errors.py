@@ -69,6 +69,8 @@ class ErrorCode(StrEnum):
     INVALID_MESSAGE = "INVALID_MESSAGE"
     UNKNOWN_MESSAGE_TYPE = "UNKNOWN_MESSAGE_TYPE"
     AUTHENTICATION_FAILED = "AUTHENTICATION_FAILED"
+    DATA_CHANGED = "DATA_CHANGED"
+    STORAGE_FAILED = "STORAGE_FAILED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
     @property
@@ -110,6 +112,8 @@ _CODE_INFO: Final[Mapping[ErrorCode, ErrorInfo]] = MappingProxyType(
         ErrorCode.INVALID_MESSAGE: ErrorInfo(error_type=_P, severity=Severity.MEDIUM, recoverable=True),
         ErrorCode.UNKNOWN_MESSAGE_TYPE: ErrorInfo(error_type=_P, severity=Severity.MEDIUM, recoverable=True),
         ErrorCode.AUTHENTICATION_FAILED: ErrorInfo(error_type=_A, severity=Severity.HIGH, recoverable=False),
+        ErrorCode.DATA_CHANGED: ErrorInfo(error_type=_V, severity=Severity.HIGH, recoverable=False),
+        ErrorCode.STORAGE_FAILED: ErrorInfo(error_type=_S, severity=Severity.CRITICAL, recoverable=True),
         ErrorCode.INTERNAL_ERROR: ErrorInfo(error_type=_S, severity=Severity.CRITICAL, recoverable=True),
     }
 )

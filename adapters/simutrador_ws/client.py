@@ -31,9 +31,7 @@ import trio_websocket
 
 from simutrador import ErrorCode, Session, SimutradorError
 from simutrador.codec import format_datetime, session_from_wire
-from simutrador.simulation.events import Fill, Tick
-from simutrador.simulation.results import SimulationResult
-from simutrador.simulation.runner import Progress, StrategyContext
+from simutrador.simulation import Fill, Progress, SimulationResult, StrategyContext, Tick
 from simutrador_ws.envelope import Envelope, decode, encode_message
 from simutrador_ws.remote import RemoteDriver, RemoteSimulation, run_remote_strategy
 

@@ -24,13 +24,14 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import attrs
 
 from simutrador import Engine, ErrorCode, SimutradorError
 from simutrador.codec import format_datetime
+from simutrador.storage import JournalEntry
 from simutrador_ws.auth import Identity
 from simutrador_ws.envelope import PROTOCOL_VERSION, decode, encode_reply, peek_request_id
 from simutrador_ws.metrics import Metrics
@@ -76,6 +77,9 @@ class Connection:
         simulations: The server's remote runs (a new registry when None).
         clock: Seconds, for the simulations' ack timeout and order rate (the server
             passes trio's clock).
+        journal: Queues simulation journal entries and returns their ticket (a
+            durable server's writer thread); the server sends what answers a
+            journaled command only once its ticket is committed.
     """
 
     __slots__ = ("_context", "_credits", "_max_bytes", "_outgoing", "_routes", "_settings", "desk")
@@ -90,6 +94,7 @@ class Connection:
         routes: Mapping[str, Route[Any]] = ROUTES,
         simulations: SimulationRegistry | None = None,
         clock: Callable[[], float] = time.monotonic,
+        journal: Callable[[Sequence[JournalEntry]], int] | None = None,
     ) -> None:
         self._settings = settings = settings or ServerSettings()
         self._max_bytes = settings.max_message_bytes
@@ -106,7 +111,8 @@ class Connection:
                 ack_timeout=settings.simulation_ack_timeout,
                 orders_per_minute=limits.orders_per_minute,
             ),
-            clock,
+            clock=clock,
+            journal=journal,
         )
         self._context = RouteContext(engine, identity, metrics if metrics is not None else Metrics(), self.desk)
         self._routes = routes

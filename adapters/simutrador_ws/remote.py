@@ -25,24 +25,30 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import trio
 
-from simutrador import ErrorCode, SimutradorError
-from simutrador.codec import converter, format_datetime, result_from_wire
-from simutrador.data.catalog import Bar
-from simutrador.parsing import parse_moment
-from simutrador.simulation.account import Position, PositionState
-from simutrador.simulation.events import (
+from simutrador import Bar, ErrorCode, SimutradorError
+from simutrador.codec import converter, format_datetime, parse_moment, result_from_wire
+from simutrador.simulation import (
     Event,
     Fill,
+    FillReason,
+    Order,
     OrderAccepted,
     OrderFilled,
     OrderRejected,
     OrderRequest,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    Position,
+    PositionState,
+    Progress,
+    SimulationResult,
+    StrategyContext,
     Tick,
+    invalid_order,
+    stage_of,
+    strategy_callbacks,
 )
-from simutrador.simulation.matching import FillReason
-from simutrador.simulation.orders import Order, OrderSide, OrderStatus, OrderType, invalid_order
-from simutrador.simulation.results import SimulationResult
-from simutrador.simulation.runner import Progress, StrategyContext, stage_of, strategy_callbacks
 
 if TYPE_CHECKING:
     from simutrador_ws.envelope import Envelope

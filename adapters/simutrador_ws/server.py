@@ -30,7 +30,9 @@ byte stream (in tests, ``trio.testing.memory_stream_pair``).
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import heapq
 import logging
 import math
 from collections import Counter
@@ -44,8 +46,9 @@ import trio
 import trio_websocket
 from wsproto.utilities import RemoteProtocolError
 
-from simutrador import Engine, ErrorCode, SimutradorError
+from simutrador import Engine, ErrorCode, SimutradorError, SqliteStore
 from simutrador.codec import format_datetime
+from simutrador.storage import JournalWriter
 from simutrador_ws.admission import Admission, Ticket
 from simutrador_ws.auth import Identity, TokenVerifier
 from simutrador_ws.connection import Connection
@@ -203,6 +206,12 @@ class _ConnectionIO:
                         served.outcome,
                         served.seconds * 1000,
                     )
+            ticket = connection.desk.take_ticket()
+            if ticket:  # what answers a journaled command goes out once the command is committed
+                failure = await self.server.journal_committed(ticket)
+                if failure is not None:
+                    connection.outgoing()  # never acknowledge what was not committed
+                    connection.push_all(connection.desk.fail_uncommitted(failure))
             credits = connection.take_credits()
             if credits:
                 bucket.grant(credits, most=self.server.settings.simulation_max_pending_ticks * 4)
@@ -335,6 +344,10 @@ class SimutradorServer:
         self._stop = trio.Event()
         self.port: int | None = None
         self.simulations = SimulationRegistry()
+        self.journal: JournalWriter | None = None
+        self._committed = 0
+        self._journal_errors: dict[int, SimutradorError] = {}
+        self._journal_waiters: list[tuple[int, int, trio.Event]] = []
 
     @property
     def open_connections(self) -> int:
@@ -357,6 +370,46 @@ class SimutradorServer:
         logger.info("server stopped")
 
     async def _run(self, listeners: list[trio.SocketListener], task_status: trio.TaskStatus[SimutradorServer]) -> None:
+        self._open_journal()
+        try:
+            await self._serve_listeners(listeners, task_status)
+        finally:
+            if self.journal is not None:
+                await trio.to_thread.run_sync(self.journal.close)  # commits what is queued
+
+    def _open_journal(self) -> None:
+        """A writer thread for the simulations' journal when the engine's store is durable."""
+        store = self.engine.store
+        if not isinstance(store, SqliteStore):
+            return
+        token = trio.lowlevel.current_trio_token()
+
+        def committed(ticket: int, error: SimutradorError | None) -> None:
+            with contextlib.suppress(trio.RunFinishedError):
+                trio.from_thread.run_sync(self._journal_committed, ticket, error, trio_token=token)
+
+        self.journal = JournalWriter(store, committed)
+
+    def _journal_committed(self, ticket: int, error: SimutradorError | None) -> None:
+        self._committed = max(self._committed, ticket)
+        if error is not None:
+            self._journal_errors[ticket] = error
+        while self._journal_waiters and self._journal_waiters[0][0] <= self._committed:
+            heapq.heappop(self._journal_waiters)[2].set()
+
+    async def journal_committed(self, ticket: int) -> SimutradorError | None:
+        """Wait until the journal has committed `ticket`; the error when its group failed."""
+        if ticket > self._committed:
+            event = trio.Event()
+            heapq.heappush(self._journal_waiters, (ticket, id(event), event))
+            await event.wait()
+        return self._journal_errors.pop(ticket, None) or next(
+            (e for t, e in self._journal_errors.items() if t >= ticket), None
+        )
+
+    async def _serve_listeners(
+        self, listeners: list[trio.SocketListener], task_status: trio.TaskStatus[SimutradorServer]
+    ) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._cleanup_loop)
             listen_scope = trio.CancelScope()
@@ -470,14 +523,18 @@ class SimutradorServer:
                 nursery.cancel_scope.cancel()
                 return
             connection = _ConnectionIO(
-                self, ws, identity, Connection(
+                self,
+                ws,
+                identity,
+                Connection(
                     self.engine,
                     identity,
                     settings=settings,
                     metrics=self.metrics,
                     simulations=self.simulations,
                     clock=trio.current_time,
-                )
+                    journal=None if self.journal is None else self.journal.append,
+                ),
             )
             self._connections.add(connection)
             self.metrics.connections_opened += 1

@@ -130,6 +130,11 @@ def _resume(context: RouteContext, data: Mapping[str, Any]) -> Emit:
     return Emit(reply=pushes[0].data, then=tuple(pushes[1:]))
 
 
+def _resume_session(context: RouteContext, data: Mapping[str, Any]) -> Emit:
+    reply, pushes = _desk(context).resume_session(_session_id(data), data.get("last_processed_sequence_id"))
+    return Emit(reply=reply, then=tuple(pushes))
+
+
 def _positions(context: RouteContext, data: Mapping[str, Any]) -> Emit:
     run = _desk(context).run(_session_id(data))
     return Emit(reply=run.account())
@@ -172,6 +177,7 @@ SIMULATION_ROUTES: Final[Mapping[str, Route[Any]]] = {
     "cancel_order": Route(_raw, _cancel, "order_canceled"),
     "pause_simulation": Route(_raw, _pause, "simulation_paused"),
     "resume_simulation": Route(_raw, _resume, "simulation_resumed"),
+    "resume_session": Route(_raw, _resume_session, "state_sync"),
     "query_positions": Route(_raw, _positions, "current_positions"),
     "get_results": Route(_raw, _results, "simulation_results"),
 }

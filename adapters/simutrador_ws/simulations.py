@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
@@ -40,26 +40,26 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from simutrador import Engine, ErrorCode, SimutradorError
-from simutrador.codec import converter, format_datetime, result_to_wire
-from simutrador.data.catalog import Bar
-from simutrador.data.timeframes import parse_timeframe
-from simutrador.parsing import ParseError, parse_moment
-from simutrador.simulation.events import (
+from simutrador import Bar, Engine, ErrorCode, SimutradorError, parse_timeframe
+from simutrador.codec import ParseError, converter, format_datetime, parse_moment, result_to_wire
+from simutrador.simulation import (
     Event,
+    Order,
     OrderAccepted,
     OrderCanceled,
     OrderExpired,
     OrderFilled,
     OrderRejected,
     OrderRequest,
+    OrderSide,
     SimulationCompleted,
+    SimulationHandle,
+    SimulationResult,
+    Simulator,
     TickAdvanced,
+    TimeInForce,
 )
-from simutrador.simulation.orders import Order, OrderSide, TimeInForce
-from simutrador.simulation.results import SimulationResult
-from simutrador.simulation.runner import SimulationHandle
-from simutrador.simulation.simulator import Simulator
+from simutrador.storage import JournalEntry
 from simutrador_ws.dispatch import Push
 
 __all__ = [
@@ -350,6 +350,8 @@ class RemoteRun:
         options: What ``start_simulation`` asked for.
         limits: The server's simulation limits.
         clock: Seconds (trio's clock in the server) for the ack timeout and order rate.
+        journal: Queues journal entries and returns their ticket (a durable server's
+            `simutrador.storage.journal.JournalWriter`); None keeps no journal.
     """
 
     def __init__(
@@ -361,8 +363,14 @@ class RemoteRun:
         options: RunOptions,
         limits: SimulationLimits,
         clock: Callable[[], float] = time.monotonic,
+        journal: Callable[[Sequence[JournalEntry]], int] | None = None,
     ) -> None:
         self.engine = engine
+        self._journal = journal
+        self.ticket = 0  # the journal ticket the last command's answer waits for (0: nothing to wait for)
+        self.owner: object | None = None  # the connection's desk driving it (None: nobody, after a disconnect)
+        self._answered: dict[str, tuple[dict[str, Any], list[Push]]] = {}  # this tick's batches, by id
+        self._last_advance: list[Push] = []  # what reaching the current tick caused (resent after a resume)
         self.user_id = user_id
         self.handle = handle
         self.simulator = handle.simulator
@@ -475,6 +483,7 @@ class RemoteRun:
             out.append(Push(type="batch_ack", data=reply))
         self.acked = sequence_id
         self.waiting_since = None
+        self._answered.clear()  # a batch can only be sent again for the tick not yet acknowledged
         return out + self._flow()
 
     def batch(
@@ -491,6 +500,9 @@ class RemoteRun:
                 large, or not a list; nothing is submitted.
         """
         self._check_running()
+        answered = self._answered.get(batch_id)
+        if answered is not None:  # sent again after a reconnection: the same answer, nothing submitted twice
+            return answered
         if mode not in ("best_effort", "atomic"):
             raise _invalid("execution_mode", "must be best_effort or atomic")
         if not isinstance(orders, list):
@@ -516,9 +528,10 @@ class RemoteRun:
         events: list[Event] = []
         seen: set[str] = set()
         atomic_failure = mode == "atomic" and any(isinstance(r, SimutradorError) for r in requests)
+        submitted: list[OrderRequest] = []
         for index, request in enumerate(requests):
             key = _order_key(items[index], index)
-            problem = self._submit_one(request, seen, events, atomic_failure=atomic_failure)
+            problem = self._submit_one(request, seen, events, submitted, atomic_failure=atomic_failure)
             if problem is None:
                 accepted.append(key)
             else:
@@ -536,10 +549,27 @@ class RemoteRun:
         pushes = self._event_pushes(events)
         if any(type(e) is OrderFilled for e in events) and self.options.account_update_frequency != "none":
             pushes.append(Push(type="account_snapshot", data=self.account()))
+        self._answered[batch_id] = (reply, pushes)
+        if submitted:
+            self._record(
+                "batch",
+                {
+                    "batch_id": batch_id,
+                    "orders": [converter.unstructure(r) for r in submitted],
+                    "reply": reply,
+                    "pushes": [[p.type, p.data] for p in pushes],
+                },
+            )
         return reply, pushes
 
     def _submit_one(
-        self, request: OrderRequest | SimutradorError, seen: set[str], events: list[Event], *, atomic_failure: bool
+        self,
+        request: OrderRequest | SimutradorError,
+        seen: set[str],
+        events: list[Event],
+        submitted: list[OrderRequest],
+        *,
+        atomic_failure: bool,
     ) -> dict[str, Any] | None:
         """Submit one order of a batch (its events join `events`); what refused it, or None when accepted."""
         if isinstance(request, SimutradorError):
@@ -552,6 +582,7 @@ class RemoteRun:
         if problem is not None:
             return _error_of(problem)
         seen.add(request.order_id or "")
+        submitted.append(request)  # journaled even if the simulator refuses it: it counted it
         try:
             caused = self.handle.submit(request)
         except SimutradorError as error:
@@ -575,6 +606,7 @@ class RemoteRun:
         if self.options.flow_control and for_sequence_id is not None:
             self._check_tick(for_sequence_id)
         events = self.handle.cancel_order(order_id)
+        self._record("cancel", {"order_id": order_id})
         canceled = [e.order.order_id for e in events if isinstance(e, OrderCanceled)]
         reply = {
             "session_id": self.session_id,
@@ -634,7 +666,69 @@ class RemoteRun:
         since = self.waiting_since
         return since is not None and not self.paused and now - since >= self.limits.ack_timeout
 
+    def record_start(self) -> None:
+        """Journal the start (the options a restore needs)."""
+        self._record("start", {"options": attrs.asdict(self.options)})
+
+    def remember_batches(self, entries: Sequence[JournalEntry]) -> None:
+        """After a restore: the answers of the current tick's batches, for a client that sends one again."""
+        for entry in entries:
+            if entry.kind == "batch" and entry.tick == self.position:
+                body = entry.body
+                pushes = [Push(type=str(kind), data=data) for kind, data in body["pushes"]]
+                self._answered[str(body["batch_id"])] = (dict(body["reply"]), pushes)
+
+    def resync(self, last_processed: object) -> tuple[dict[str, Any], list[Push]]:
+        """A client (re)connected after processing tick `last_processed`: the ``state_sync`` data and what follows.
+
+        The run stands on that tick (its ``tick_ack`` is expected again) or one
+        past it (its ack arrived and the server moved on: what reaching the next
+        tick caused is missed, sent in ``state_sync`` and followed by that tick
+        again). Ticks sent ahead are sent again.
+
+        Raises:
+            SimutradorError: ``VALIDATION_FAILED`` for a tick the run is not at.
+        """
+        self._check_running(allow_paused=True)
+        if not self.options.flow_control:
+            raise _invalid("session_id", "streams without flow control; resume it with resume_simulation")
+        position = self.position
+        if isinstance(last_processed, bool) or not isinstance(last_processed, int):
+            raise _invalid("last_processed_sequence_id", "must be a whole number")
+        if last_processed not in (position, position - 1):
+            raise _invalid(
+                "last_processed_sequence_id",
+                f"{last_processed} does not match the run: it stands on tick {position} "
+                f"(resume from tick {max(position - 1, 0)} or {position})",
+            )
+        missed = self._last_advance if last_processed == position - 1 else []
+        self.acked = position - 1
+        self.sent = position
+        self.paused, self.pause_reason = False, ""
+        self.handle.resume()
+        now = self.simulator.now
+        data = {
+            "session_id": self.session_id,
+            "current_sim_time": None if now is None else format_datetime(now),
+            "next_sequence_id": last_processed + 1,
+            "account_snapshot": self.account(),
+            "pending_orders": [order.order_id for order in self.simulator.open_orders()],
+            "missed_executions": [p.data for p in missed if p.type == "execution_report"],
+            "missed_messages": [{"type": p.type, "data": p.data} for p in missed],
+        }
+        out: list[Push] = []
+        if last_processed == position - 1 and position >= 1:
+            out.append(self._tick(position, resolved=True))
+        out += self._flow()
+        self.waiting_since = self._clock() if self.sent > self.acked else None
+        return data, out
+
     # -- internals ----------------------------------------------------------------------
+
+    def _record(self, kind: str, body: dict[str, Any]) -> None:
+        if self._journal is not None:
+            entry = JournalEntry(session_id=self.session_id, tick=self.position, kind=kind, body=body)
+            self.ticket = self._journal([entry])
 
     def _check_running(self, *, allow_paused: bool = False) -> None:
         if self.finished:
@@ -732,6 +826,7 @@ class RemoteRun:
         frequency = self.options.account_update_frequency
         if frequency == "every_tick" or (frequency == "every_fill" and any(type(e) is OrderFilled for e in events)):
             out.append(Push(type="account_snapshot", data=self.account()))
+        self._last_advance = list(out)
         position = self.position
         if send_tick:
             self.sent = max(self.sent, position)
@@ -875,6 +970,10 @@ class RemoteRun:
             "reproducible": self.reproducible,
         }
 
+    def fail(self, error: SimutradorError) -> list[Push]:
+        """End the run in ERROR with `error` (a limit passed, the journal failed); the ``session_error`` to send."""
+        return self._fail(error)
+
     def _fail(self, error: SimutradorError) -> list[Push]:
         self.finished = True
         self.failed = error
@@ -934,6 +1033,8 @@ class SimulationDesk:
         registry: The server's runs (shared by every connection).
         limits: The server's simulation limits.
         clock: Seconds (trio's clock in the server).
+        journal: Queues journal entries, returns their ticket (a durable server's
+            writer); None keeps no journal (then a restart loses running simulations).
     """
 
     def __init__(
@@ -942,15 +1043,19 @@ class SimulationDesk:
         user_id: str,
         registry: SimulationRegistry,
         limits: SimulationLimits,
+        *,
         clock: Callable[[], float] = time.monotonic,
+        journal: Callable[[Sequence[JournalEntry]], int] | None = None,
     ) -> None:
         self.engine = engine
+        self.journal = journal
         self.user_id = user_id
         self.registry = registry
         self.limits = limits
         self.clock = clock
         self.runs: dict[str, RemoteRun] = {}
         self.streams_started: list[RemoteRun] = []  # runs without flow control the server must pace
+        self._waiting: list[RemoteRun] = []  # runs whose last answer waits for a journal ticket
 
     def start(self, session_id: str, options: RunOptions) -> RemoteRun:
         """Start `session_id`'s simulation for this connection.
@@ -960,7 +1065,9 @@ class SimulationDesk:
                 ``INVALID_STATE_TRANSITION`` unless READY.
         """
         handle = self.engine.start_simulation(self.user_id, session_id)
-        run = RemoteRun(self.engine, self.user_id, handle, options=options, limits=self.limits, clock=self.clock)
+        run = self._new_run(handle, options)
+        run.owner = self
+        run.record_start()
         self.registry.add(run)
         self.runs[session_id] = run
         if not options.flow_control:
@@ -997,7 +1104,12 @@ class SimulationDesk:
         )
 
     def adopt(self, session_id: object) -> RemoteRun:
-        """Take over a run of this user started elsewhere (after a disconnect); raises like `run`."""
+        """Take over a run of this user whose connection is gone; raises like `run`.
+
+        Raises:
+            SimutradorError: ``INVALID_STATE_TRANSITION`` for a run another open
+                connection drives (it keeps it).
+        """
         if not isinstance(session_id, str):
             raise _invalid("session_id", "must be a string")
         if session_id in self.runs:
@@ -1006,10 +1118,100 @@ class SimulationDesk:
         held = self.registry.get(session_id)
         if held is None or held.user_id != self.user_id or held.finished:
             return self.run(session_id)
-        self.runs[session_id] = held
+        self._take(held)
         if not held.options.flow_control:
             self.streams_started.append(held)
         return held
+
+    def resume_session(self, session_id: object, last_processed: object) -> tuple[dict[str, Any], list[Push]]:
+        """``resume_session``: take the run over (rebuilding it from the journal after a restart) and resync it.
+
+        Raises:
+            SimutradorError: ``SESSION_NOT_FOUND``; ``INVALID_STATE_TRANSITION`` for a
+                session with nothing to resume or driven by another open connection;
+                ``DATA_CHANGED`` when its data changed since it started;
+                ``VALIDATION_FAILED`` for a tick the run is not at.
+        """
+        if not isinstance(session_id, str):
+            raise _invalid("session_id", "must be a string")
+        run = self.runs.get(session_id)
+        if run is None:
+            session = self.engine.get_session(self.user_id, session_id)
+            held = self.registry.get(session_id)
+            if held is not None and held.user_id == self.user_id and not held.finished:
+                run = held
+            elif session.state.value == "paused":
+                run = self._restore(session_id, last_processed)
+            else:
+                return self.run(session_id).resync(last_processed)  # raises: nothing to resume
+            self._take(run)
+        return run.resync(last_processed)
+
+    def _restore(self, session_id: str, last_processed: object) -> RemoteRun:
+        entries = self.engine.journal_of(session_id)
+        start = next((entry for entry in entries if entry.kind == "start"), None)
+        if start is None:
+            raise SimutradorError(
+                ErrorCode.INVALID_STATE_TRANSITION,
+                f"session {session_id} has no journal to resume from (it ran on a server without a durable store, "
+                "or did not start over the wire); start a new session",
+                {"session_id": session_id},
+            )
+        if isinstance(last_processed, bool) or not isinstance(last_processed, int):
+            raise _invalid("last_processed_sequence_id", "must be a whole number")
+        commands = [entry for entry in entries if entry.kind in ("batch", "cancel")]
+        handle = self.engine.restore_simulation(self.user_id, session_id, commands, until=last_processed)
+        options = RunOptions(**dict(start.body["options"]))
+        run = self._new_run(handle, options)
+        run.paused, run.pause_reason = True, "restored after a restart"
+        run.remember_batches(entries)
+        self.registry.add(run)
+        return run
+
+    def _new_run(self, handle: SimulationHandle, options: RunOptions) -> RemoteRun:
+        return RemoteRun(
+            self.engine,
+            self.user_id,
+            handle,
+            options=options,
+            limits=self.limits,
+            clock=self.clock,
+            journal=self.journal,
+        )
+
+    def _take(self, run: RemoteRun) -> None:
+        if run.owner is not None and run.owner is not self:
+            raise SimutradorError(
+                ErrorCode.INVALID_STATE_TRANSITION,
+                f"session {run.session_id} is simulating on another open connection, which keeps it; "
+                "close that connection (or pause it there) first",
+                {"session_id": run.session_id},
+            )
+        run.owner = self
+        self.runs[run.session_id] = run
+
+    def take_ticket(self) -> int:
+        """The highest journal ticket the answers queued since the last call must wait for (0: none)."""
+        ticket = 0
+        self._waiting = []
+        for run in self.runs.values():
+            if run.ticket:
+                ticket = max(ticket, run.ticket)
+                run.ticket = 0
+                self._waiting.append(run)
+        return ticket
+
+    def fail_uncommitted(self, error: SimutradorError) -> list[Push]:
+        """The journal could not commit the last commands: their runs end in ERROR (what to tell the client).
+
+        Their orders were applied in memory but are not durable, so the run cannot
+        go on as if they were: it stops here, with the storage error.
+        """
+        out: list[Push] = []
+        for run in self._waiting:
+            out += run.fail(error)
+        self._waiting = []
+        return out
 
     def stalled(self, now: float) -> list[Push]:
         """Pause every run whose oldest tick has waited past the ack timeout; what to tell the client."""
@@ -1024,6 +1226,8 @@ class SimulationDesk:
         for run in self.runs.values():
             if not run.finished:
                 run.pause("disconnected")
+            if run.owner is self:
+                run.owner = None
         self.runs.clear()
         self.streams_started.clear()
 

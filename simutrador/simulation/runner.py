@@ -383,6 +383,7 @@ class SimulationHandle:
         on_pause: Called when paused; on_resume when iteration starts again after a pause.
         on_resume: See `on_pause`.
         check: Called with the ticks done every 1,024 ticks (the engine's wall-clock limit).
+        paused: Start paused (a simulation restored after a restart).
     """
 
     def __init__(
@@ -393,6 +394,7 @@ class SimulationHandle:
         on_pause: Callable[[], object] | None = None,
         on_resume: Callable[[], object] | None = None,
         check: Callable[[int], None] | None = None,
+        paused: bool = False,
     ) -> None:
         self._simulator = simulator
         self.ctx = StrategyContext(simulator)
@@ -400,7 +402,7 @@ class SimulationHandle:
         self._on_pause = on_pause
         self._on_resume = on_resume
         self._check = check
-        self._paused = False
+        self._paused = paused
         self.fills: list[Fill] = []
 
     @property

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from simutrador.clock import Clock
+from simutrador.codec import converter
 from simutrador.data.catalog import Catalog
 from simutrador.data.feed import FeedCache
 from simutrador.data.symbols import AssetClass
@@ -21,13 +22,15 @@ from simutrador.errors import ErrorCode, SimutradorError
 from simutrador.parsing import format_duration
 from simutrador.sessions.manager import SessionManager
 from simutrador.sessions.models import Session
-from simutrador.sessions.states import SessionEvent
+from simutrador.sessions.states import SessionEvent, SessionState
 from simutrador.settings import EngineSettings, Plan
 from simutrador.simulation.account import CommissionModel
+from simutrador.simulation.events import OrderRequest
 from simutrador.simulation.matching import IntrabarPolicy
 from simutrador.simulation.results import SimulationResult
 from simutrador.simulation.runner import Progress, SimulationHandle, run_strategy
 from simutrador.simulation.simulator import FillTiming, Instrument, SimulationConfig, Simulator
+from simutrador.storage.journal import JournalEntry
 
 __all__ = ["SimulationService"]
 
@@ -119,6 +122,62 @@ class SimulationService:
             check=self._deadline(user_id, session_id),
         )
 
+    def restore(self, user_id: str, session_id: str, commands: Sequence[JournalEntry], until: int) -> SimulationHandle:
+        """Rebuild a PAUSED session's simulation from its journal; the handle stands at tick `until`, paused.
+
+        Each ``batch`` entry's orders are submitted, and each ``cancel`` applied, at
+        its tick, in journal order, on a fresh simulator over the same data: the
+        simulator is deterministic, so this is the simulation as it was.
+
+        Raises:
+            SimutradorError: ``SESSION_NOT_FOUND``; ``INVALID_STATE_TRANSITION`` unless
+                the session is PAUSED; ``DATA_CHANGED`` when the catalog's data is not
+                the data the session started on; ``VALIDATION_FAILED`` for a tick
+                before the journal's last command or past the end.
+        """
+        session = self._sessions.get_session(user_id, session_id)
+        if session.state is not SessionState.PAUSED:
+            raise SimutradorError(
+                ErrorCode.INVALID_STATE_TRANSITION,
+                f"session {session_id} is {session.state.value}; only a paused simulation can be restored",
+                {"current_state": session.state.value},
+            )
+        current = self._catalog.fingerprint
+        if session.data_fingerprint and current != session.data_fingerprint:
+            raise SimutradorError(
+                ErrorCode.DATA_CHANGED,
+                f"the {self._catalog.name} catalog's data changed since session {session_id} started; resuming "
+                "would give other fills than the run so far. Start a new session (or serve the original data)",
+                {"recorded_fingerprint": session.data_fingerprint, "current_fingerprint": current},
+            )
+        simulator = self.simulator_for(session)
+        last = max((entry.tick for entry in commands), default=0)
+        if not last <= until < simulator.total_ticks:
+            raise SimutradorError(
+                ErrorCode.VALIDATION_FAILED,
+                f"cannot restore session {session_id} at tick {until}: its journal reaches tick {last} and it has "
+                f"{simulator.total_ticks} ticks",
+                {"fields": ["until"], "journal_tick": last, "total_ticks": simulator.total_ticks},
+            )
+        for entry in commands:
+            _advance_to(simulator, entry.tick)
+            if entry.kind == "batch":
+                for order in entry.body.get("orders", ()):
+                    with contextlib.suppress(SimutradorError):  # refused then, refused again: same sequence
+                        simulator.submit(converter.structure(order, OrderRequest))
+            elif entry.kind == "cancel":
+                with contextlib.suppress(SimutradorError):
+                    simulator.cancel(str(entry.body["order_id"]))
+        _advance_to(simulator, until)
+        return SimulationHandle(
+            simulator,
+            on_done=lambda result: self._sessions.finish(user_id, session_id, result),
+            on_pause=lambda: self._sessions.apply_event(user_id, session_id, SessionEvent.PAUSE),
+            on_resume=lambda: self._sessions.apply_event(user_id, session_id, SessionEvent.RESUME),
+            check=self._deadline(user_id, session_id),
+            paused=True,
+        )
+
     def fail(self, user_id: str, session_id: str, exc: BaseException) -> None:
         """Mark a started session ERROR with `exc`'s summary (a driver outside `run` gave up on it)."""
         self._fail(user_id, session_id, exc)
@@ -161,3 +220,8 @@ class SimulationService:
         message = f"{summary} ({where.removeprefix('SimuTrador: ')})" if where else summary
         with contextlib.suppress(SimutradorError):  # deleted or expired meanwhile: nothing to mark
             self._sessions.apply_event(user_id, session_id, SessionEvent.FAIL, error_message=message[:1000])
+
+
+def _advance_to(simulator: Simulator, tick: int) -> None:
+    while simulator.sequence_id < tick:
+        simulator.advance()

@@ -28,6 +28,7 @@ from simutrador.sessions.models import Session
 from simutrador.settings import Plan
 from simutrador.simulation.results import SimulationResult
 from simutrador.storage.apikeys import ApiKey, check_key_owner, key_id_of, new_key, secret_matches, split_key
+from simutrador.storage.journal import JournalEntry
 
 __all__ = ["MemoryStore"]
 
@@ -66,6 +67,8 @@ class MemoryStore:
         self._created: dict[str, deque[datetime]] = {}
         self._expiry: list[tuple[datetime, str, str]] = []
         self._results: dict[tuple[str, str], SimulationResult] = {}
+        self._journal: dict[str, list[JournalEntry]] = {}
+        self._journal_lock = threading.Lock()
         self._count = 0
 
     def __len__(self) -> int:
@@ -91,14 +94,27 @@ class MemoryStore:
             self._rebuild_heap()
 
     def remove(self, user_id: str, session_id: str) -> None:
-        """Forget a session and its result."""
+        """Forget a session, its result and its journal."""
         self._results.pop((user_id, session_id), None)
+        with self._journal_lock:
+            self._journal.pop(session_id, None)
         owned = self._sessions.get(user_id)
         if owned is None or owned.pop(session_id, None) is None:
             return
         self._count -= 1
         if not owned:
             del self._sessions[user_id]
+
+    def append_journal(self, entries: Sequence[JournalEntry]) -> None:
+        """Keep journal entries, in order (`simutrador.storage.journal.JournalStore`; thread-safe)."""
+        with self._journal_lock:
+            for entry in entries:
+                self._journal.setdefault(entry.session_id, []).append(entry)
+
+    def journal_of(self, session_id: str) -> list[JournalEntry]:
+        """Every journal entry of `session_id`, in the order appended."""
+        with self._journal_lock:
+            return list(self._journal.get(session_id, ()))
 
     def save_result(self, user_id: str, session_id: str, result: SimulationResult) -> None:
         """Keep a session's result."""

@@ -72,6 +72,17 @@ MIGRATIONS: Final[Sequence[Sequence[str]]] = (
         )""",
         "CREATE INDEX api_keys_by_user ON api_keys (user_id)",
     ),
+    # 3: the command journal of running simulations (simutrador.storage.journal)
+    (
+        """CREATE TABLE journal (
+            session_id TEXT NOT NULL,
+            seq INTEGER PRIMARY KEY,
+            tick INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            body TEXT NOT NULL
+        )""",
+        "CREATE INDEX journal_by_session ON journal (session_id, seq)",
+    ),
 )
 """Step N brings a file from schema version N-1 to N. Append steps; never edit one that shipped."""
 

@@ -47,6 +47,7 @@ from simutrador.sessions.states import SessionState
 from simutrador.settings import Plan
 from simutrador.simulation.results import SimulationResult
 from simutrador.storage.apikeys import ApiKey, check_key_owner, key_id_of, new_key, secret_matches, split_key
+from simutrador.storage.journal import JournalEntry
 from simutrador.storage.schema import open_database
 
 __all__ = ["SqliteStore"]
@@ -186,6 +187,7 @@ class SqliteStore:
             with self._writing() as db:
                 deleted = db.execute("DELETE FROM sessions WHERE user_id = ? AND session_id = ?", key).rowcount
                 deleted += db.execute("DELETE FROM results WHERE user_id = ? AND session_id = ?", key).rowcount
+                deleted += db.execute("DELETE FROM journal WHERE session_id = ?", (session_id,)).rowcount
             self._reclaim_after(deleted)
             owned = self._cache.get(user_id)
             if owned is not None:
@@ -335,6 +337,22 @@ class SqliteStore:
             ).rowcount
         return changed == 1
 
+    # -- the command journal -----------------------------------------------------------
+
+    def append_journal(self, entries: Sequence[JournalEntry]) -> None:
+        """Keep `entries`, in order, in one transaction (`simutrador.storage.journal.JournalStore`)."""
+        rows = [(e.session_id, e.tick, e.kind, _dumps(dict(e.body))) for e in entries]
+        with self._writing() as db:
+            db.executemany("INSERT INTO journal (session_id, tick, kind, body) VALUES (?, ?, ?, ?)", rows)
+
+    def journal_of(self, session_id: str) -> list[JournalEntry]:
+        """Every journal entry of `session_id`, in the order appended."""
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT tick, kind, body FROM journal WHERE session_id = ? ORDER BY seq", (session_id,)
+            ).fetchall()
+        return [JournalEntry(session_id=session_id, tick=int(t), kind=str(k), body=json.loads(b)) for t, k, b in rows]
+
     # -- plumbing ---------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -386,7 +404,7 @@ class SqliteStore:
     def _failed(self, exc: Exception) -> SimutradorError:
         logger.error("the session store %s failed: %s", self._path, exc)
         return SimutradorError(
-            ErrorCode.INTERNAL_ERROR,
+            ErrorCode.STORAGE_FAILED,
             f"the session store {self._path} failed: {exc}",
             {"path": self._path, "sqlite_error": type(exc).__name__},
         )

@@ -142,8 +142,8 @@ def test_sessions_reading_the_same_data_share_one_feed(engine: Engine) -> None:
     first = engine.start_simulation("alice", spy(engine))
     second = engine.start_simulation("bob", spy(engine, "bob"))
     third = engine.start_simulation("carol", spy(engine, "carol", end="2024-03-27"))
-    assert first.ctx._simulator.feed is second.ctx._simulator.feed
-    assert first.ctx._simulator.feed is not third.ctx._simulator.feed
+    assert first.simulator.feed is second.simulator.feed
+    assert first.simulator.feed is not third.simulator.feed
 
 
 def test_embedded_and_backtest_agree(engine: Engine) -> None:

@@ -28,6 +28,8 @@ EXPECTED_INFO: dict[str, tuple[ErrorType, Severity, bool]] = {
     "INVALID_MESSAGE": (P, Severity.MEDIUM, True),
     "UNKNOWN_MESSAGE_TYPE": (P, Severity.MEDIUM, True),
     "AUTHENTICATION_FAILED": (A, Severity.HIGH, False),
+    "DATA_CHANGED": (V, Severity.HIGH, False),
+    "STORAGE_FAILED": (S, Severity.CRITICAL, True),
     "INTERNAL_ERROR": (S, Severity.CRITICAL, True),
 }
 

@@ -83,11 +83,19 @@ def test_importing_the_core_pulls_in_no_transport() -> None:
 
 
 def test_adapters_import_only_the_public_api() -> None:
-    """Adapters use `simutrador`'s exports and its public modules (codec, testing, report), nothing deeper."""
+    """Adapters use `simutrador`'s exports and its public modules (codec, testing, report, sweeps, simulation, storage)."""
     import ast
     from pathlib import Path
 
-    allowed = {"simutrador", "simutrador.codec", "simutrador.testing", "simutrador.report", "simutrador.sweeps"}
+    allowed = {
+        "simutrador",
+        "simutrador.codec",
+        "simutrador.testing",
+        "simutrador.report",
+        "simutrador.sweeps",
+        "simutrador.simulation",
+        "simutrador.storage",
+    }
     found = []
     for path in sorted((Path(__file__).resolve().parents[2] / "adapters").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):

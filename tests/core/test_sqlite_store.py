@@ -30,6 +30,7 @@ from simutrador import (
 )
 from simutrador.codec import session_to_wire
 from simutrador.storage import schema
+from simutrador.storage.journal import JournalEntry
 from simutrador.testing import ManualClock, SequentialIds
 from tests.core.stores import T0, make_session
 
@@ -221,6 +222,9 @@ def test_older_files_are_migrated_forward(path: Path, version: int) -> None:
             assert store.get("alice", "s1") == make_session(expires_in=timedelta(days=1))
         key = store.add_api_key("alice", Plan.PROFESSIONAL)  # version 2 added API keys
         assert store.verify_api_key(key) == ("alice", Plan.PROFESSIONAL)
+        entry = JournalEntry(session_id="s1", tick=3, kind="cancel", body={"order_id": "o-1"})  # version 3: journal
+        store.append_journal([entry])
+        assert store.journal_of("s1") == [entry]
 
 
 def test_the_previous_version_gains_exactly_the_last_step(path: Path) -> None:
@@ -232,7 +236,7 @@ def test_the_previous_version_gains_exactly_the_last_step(path: Path) -> None:
     with sqlite3.connect(path) as raw:
         tables_after = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     raw.close()
-    assert tables_after - tables_before == {"api_keys"}
+    assert tables_after - tables_before == {"journal"}
 
 
 def test_a_failing_migration_changes_nothing(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -294,16 +298,16 @@ def test_a_closed_store_says_so(path: Path) -> None:
     expect_error(ErrorCode.INTERNAL_ERROR, lambda: store.save(make_session()))
 
 
-def test_sqlite_failures_become_internal_errors_and_roll_back(path: Path) -> None:
+def test_sqlite_failures_become_storage_errors_and_roll_back(path: Path) -> None:
     with SqliteStore(path) as store:
         store.save(make_session())
         with sqlite3.connect(path) as raw:
             raw.execute("DROP TABLE results")
         raw.close()
-        error = expect_error(ErrorCode.INTERNAL_ERROR, lambda: store.remove("alice", "s1"))
+        error = expect_error(ErrorCode.STORAGE_FAILED, lambda: store.remove("alice", "s1"))
         assert error.details["path"] == str(path)
         assert store.get("alice", "s1") is not None  # the session's delete was rolled back with the result's
-        expect_error(ErrorCode.INTERNAL_ERROR, lambda: store.get_result("alice", "s1"))
+        expect_error(ErrorCode.STORAGE_FAILED, lambda: store.get_result("alice", "s1"))
 
         def delete_then_fail() -> None:
             with store._writing() as db:

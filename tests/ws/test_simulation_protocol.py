@@ -450,7 +450,8 @@ def test_an_atomic_batch_submits_nothing_unless_every_order_is_well_formed() -> 
     assert ack["accepted_orders"] == []
     assert set(ack["rejected_orders"]) == {"a", "b"}
     assert "atomic" in ack["rejected_orders"]["a"]
-    assert p.exchange("order_batch", data | {"orders": [order("a"), order("b")]})[-1].data["accepted_orders"] == [
+    again = {"batch_id": "b2", "orders": [order("a"), order("b")]}
+    assert p.exchange("order_batch", data | again)[-1].data["accepted_orders"] == [
         "a",
         "b",
     ]
@@ -828,3 +829,19 @@ def test_a_stream_taken_over_after_a_disconnect_is_paced_again() -> None:
     assert types(second.exchange("resume_simulation", {"session_id": sid})) == ["simulation_resumed"]
     assert second.connection.desk.take_new_streams() == [run]
     assert [m.type for m in run.stream_step()] == ["tick"]
+
+
+def test_a_batch_sent_again_gets_the_same_answer_and_submits_nothing_twice() -> None:
+    engine = new_engine()
+    p = peer(engine)
+    sid = session_id(engine)
+    started(p, sid)
+    batch = {"session_id": sid, "batch_id": "once", "for_sequence_id": 1, "orders": [order("a")]}
+    first = p.exchange("order_batch", batch)
+    second = p.exchange("order_batch", batch)
+    assert [m.type for m in second] == [m.type for m in first] == ["order_update", "batch_ack"]
+    assert [m.data for m in second] == [m.data for m in first]
+    assert p.exchange("query_positions", {"session_id": sid})[0].data["open_orders"] == ["a"]
+    p.exchange("tick_ack", {"session_id": sid, "sequence_id": 1})
+    late = p.error("order_batch", batch)  # the tick was acknowledged: its batches are history
+    assert "in the past" in late["message"]
