@@ -18,7 +18,7 @@ import contextlib
 import itertools
 import math
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from decimal import Decimal
@@ -33,7 +33,13 @@ from simutrador import ErrorCode, Session, SimutradorError
 from simutrador.codec import format_datetime, session_from_wire
 from simutrador.simulation import Fill, Progress, SimulationResult, StrategyContext, Tick
 from simutrador_ws.envelope import Envelope, decode, encode_message
-from simutrador_ws.remote import RemoteDriver, RemoteSimulation, run_remote_strategy
+from simutrador_ws.remote import (
+    ClientConnectionError,
+    Reconnection,
+    RemoteDriver,
+    RemoteSimulation,
+    run_remote_strategy,
+)
 
 __all__ = [
     "ClientConnectionError",
@@ -58,10 +64,6 @@ _REFUSALS: Final = {
 }
 
 
-class ClientConnectionError(Exception):
-    """The connection could not be opened, was lost, or a reply did not come in time."""
-
-
 @attrs.frozen(kw_only=True)
 class SessionClientSettings:
     """Client behaviour: timeouts and retries (the seed's defaults). No business defaults: the server decides those.
@@ -72,6 +74,8 @@ class SessionClientSettings:
         retry_backoff_seconds: First backoff; doubled on each retry.
         max_backoff_seconds: Cap on one backoff.
         connect_timeout_seconds: How long opening the connection may take.
+        reconnect_attempts: Reconnections `SessionClient.run_simulation` tries, with
+            the same backoff, when the connection drops mid-run (each is logged).
     """
 
     session_timeout_seconds: float = 30.0
@@ -79,6 +83,13 @@ class SessionClientSettings:
     retry_backoff_seconds: float = 0.25
     max_backoff_seconds: float = 5.0
     connect_timeout_seconds: float = 10.0
+    reconnect_attempts: int = 8
+
+    def reconnection(self) -> Reconnection:
+        """How a remote run reconnects: `reconnect_attempts` tries, the backoff doubling to its cap."""
+        return Reconnection(
+            attempts=self.reconnect_attempts, first_delay=self.retry_backoff_seconds, max_delay=self.max_backoff_seconds
+        )
 
 
 def _wire_data(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -123,6 +134,8 @@ class SessionClient:
         self._unanswered: dict[str, str] = {}  # request id of a message sent without waiting → its session
         self._ids = itertools.count(1)
         self._closed: BaseException | None = None
+        self._address: tuple[str, str] | None = None  # (url, token) when opened by `connect`: it can reconnect
+        self._nursery: trio.Nursery | None = None
 
     @classmethod
     @asynccontextmanager
@@ -142,6 +155,7 @@ class SessionClient:
         async with contextlib.AsyncExitStack() as stack, _unwrapped():
             ws = await cls._open(stack, url, token, settings)
             async with cls._run(ws, settings) as client:
+                client._address = (url, token)
                 yield client
 
     @classmethod
@@ -170,6 +184,7 @@ class SessionClient:
         """Wait for ``connection_ready``, then read replies in the background until the body ends."""
         async with trio.open_nursery() as nursery:
             client = cls(ws, settings)
+            client._nursery = nursery
             try:
                 with trio.fail_after(settings.connect_timeout_seconds):
                     first = await ws.get_message()
@@ -186,30 +201,52 @@ class SessionClient:
     async def _open(
         stack: contextlib.AsyncExitStack, url: str, token: str, settings: SessionClientSettings
     ) -> trio_websocket.WebSocketConnection:
-        try:
-            return await stack.enter_async_context(
+        with _refusals(url):
+            ws = await stack.enter_async_context(
                 trio_websocket.open_websocket_url(
                     url,
                     extra_headers=[(b"authorization", f"Bearer {token}".encode())],
                     connect_timeout=settings.connect_timeout_seconds,
                 )
             )
-        except trio_websocket.ConnectionRejected as refusal:
-            body = (refusal.body or b"").decode("utf-8", "replace")[:200]
-            code = _REFUSALS.get(refusal.status_code)
-            if code is None:
-                raise ClientConnectionError(
-                    f"server refused the connection: HTTP {refusal.status_code} {body}"
-                ) from None
-            retry = {k.lower(): v for k, v in refusal.headers or []}.get(b"retry-after")
-            raise SimutradorError(
-                code,
-                body or f"HTTP {refusal.status_code}",
-                {"http_status": refusal.status_code},
-                retry_after_ms=int(retry) * 1000 if retry and retry.isdigit() else None,
-            ) from None
-        except (OSError, trio_websocket.HandshakeError) as exc:
-            raise ClientConnectionError(f"cannot connect to {url}: {exc}") from None
+        return ws
+
+    @property
+    def can_reconnect(self) -> bool:
+        """Whether `reconnect` can open a new connection (the client was opened by `connect`)."""
+        return self._address is not None and self._nursery is not None
+
+    async def reconnect(self) -> None:
+        """Open a new connection to the same server with the same token, after the old one was lost.
+
+        Subscriptions (`subscribe`) carry on over the new connection; requests that
+        were pending have failed. A simulation carries on after ``resume_session``
+        (`run_simulation` does all this by itself).
+
+        Raises:
+            ClientConnectionError: the server cannot be reached (or this client was
+                not opened by `connect`).
+            SimutradorError: the server refused the handshake (an expired token...).
+        """
+        if self._address is None or self._nursery is None:
+            raise ClientConnectionError("this client was not opened by connect(), so it cannot reconnect")
+        url, token = self._address
+        with contextlib.suppress(Exception):
+            await trio.aclose_forcefully(self._ws._stream)  # pyright: ignore[reportPrivateUsage]
+        settings = self.settings
+        with _refusals(url), trio.fail_after(settings.connect_timeout_seconds):
+            ws = await trio_websocket.connect_websocket_url(
+                self._nursery, url, extra_headers=[(b"authorization", f"Bearer {token}".encode())]
+            )
+        try:
+            with trio.fail_after(settings.connect_timeout_seconds):
+                self.ready = _greeting(await ws.get_message())
+        except (trio.TooSlowError, trio_websocket.ConnectionClosed) as exc:
+            await trio.aclose_forcefully(ws._stream)  # pyright: ignore[reportPrivateUsage]
+            raise ClientConnectionError(f"the server did not complete the connection: {exc!r}") from None
+        self._ws = ws
+        self._closed = None
+        self._nursery.start_soon(self._reader)
 
     async def aclose(self) -> None:
         """Close the connection; pending requests fail with `ClientConnectionError`."""
@@ -418,7 +455,13 @@ class SessionClient:
             Exception: whatever the strategy raised (the session stays paused on the
                 server, its state kept).
         """
-        driver = RemoteDriver(self, session_id, max_pending_ticks=max_pending_ticks, progress=progress)
+        driver = RemoteDriver(
+            self,
+            session_id,
+            max_pending_ticks=max_pending_ticks,
+            progress=progress,
+            reconnection=self.settings.reconnection(),
+        )
         try:
             return await run_remote_strategy(driver, strategy)
         except SimutradorError:
@@ -443,7 +486,13 @@ class SessionClient:
                 result = await sim.result()
         """
         simulation = RemoteSimulation(
-            RemoteDriver(self, session_id, max_pending_ticks=max_pending_ticks, progress=progress)
+            RemoteDriver(
+                self,
+                session_id,
+                max_pending_ticks=max_pending_ticks,
+                progress=progress,
+                reconnection=self.settings.reconnection(),
+            )
         )
         await simulation.start()
         yield simulation
@@ -467,6 +516,27 @@ class SessionClient:
     def _remember(self, session: Session) -> Session:
         self.sessions[session.session_id] = session
         return session
+
+
+@contextlib.contextmanager
+def _refusals(url: str) -> Iterator[None]:
+    """A refused or failed handshake as the client's errors: 401/403/429 → `SimutradorError`, else connection errors."""
+    try:
+        yield
+    except trio_websocket.ConnectionRejected as refusal:
+        body = (refusal.body or b"").decode("utf-8", "replace")[:200]
+        code = _REFUSALS.get(refusal.status_code)
+        if code is None:
+            raise ClientConnectionError(f"server refused the connection: HTTP {refusal.status_code} {body}") from None
+        retry = {k.lower(): v for k, v in refusal.headers or []}.get(b"retry-after")
+        raise SimutradorError(
+            code,
+            body or f"HTTP {refusal.status_code}",
+            {"http_status": refusal.status_code},
+            retry_after_ms=int(retry) * 1000 if retry and retry.isdigit() else None,
+        ) from None
+    except (OSError, trio_websocket.HandshakeError, trio.TooSlowError) as exc:
+        raise ClientConnectionError(f"cannot connect to {url}: {exc!r}") from None
 
 
 def _greeting(text: str | bytes) -> dict[str, Any]:
@@ -700,3 +770,13 @@ class SyncRemoteSimulation:
     def result(self) -> SimulationResult:
         """The result (once every tick has been iterated)."""
         return self._client._call(self._simulation.result)  # pyright: ignore[reportPrivateUsage]
+
+    def close(self) -> None:
+        """Stop iterating (the run stays where it is on the server); iterating again is not possible."""
+        self._client._call(self._ticks.aclose)  # pyright: ignore[reportPrivateUsage]
+
+    def __enter__(self) -> SyncRemoteSimulation:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -17,12 +17,15 @@ themselves: ``async for tick in sim: sim.buy(...)``.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from functools import partial
+from typing import Any, Final, Protocol, TypeVar
 
+import attrs
 import trio
 
 from simutrador import Bar, ErrorCode, SimutradorError
@@ -49,11 +52,45 @@ from simutrador.simulation import (
     stage_of,
     strategy_callbacks,
 )
+from simutrador_ws.envelope import Envelope
 
-if TYPE_CHECKING:
-    from simutrador_ws.envelope import Envelope
+__all__ = [
+    "ClientConnectionError",
+    "Reconnection",
+    "RemoteBook",
+    "RemoteDriver",
+    "RemoteSimulation",
+    "Transport",
+    "run_remote_strategy",
+]
 
-__all__ = ["RemoteBook", "RemoteDriver", "RemoteSimulation", "Transport", "run_remote_strategy"]
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class ClientConnectionError(Exception):
+    """The connection could not be opened, was lost, or a reply did not come in time."""
+
+
+@attrs.frozen(kw_only=True)
+class Reconnection:
+    """How a remote run comes back after its connection drops.
+
+    Attributes:
+        attempts: Reconnections tried before giving up (0: never reconnect).
+        first_delay: Seconds before the first; doubled for each next one.
+        max_delay: Cap on one delay.
+    """
+
+    attempts: int = 8
+    first_delay: float = 0.25
+    max_delay: float = 5.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before attempt `attempt` (1, 2...)."""
+        return min(self.first_delay * 2 ** (attempt - 1), self.max_delay)
+
 
 _ZERO: Final = Decimal(0)
 _FIELDS: Final = ("open", "high", "low", "close", "volume")
@@ -76,6 +113,15 @@ class Transport(Protocol):
 
     def unsubscribe(self, session_id: str) -> None:
         """Stop routing `session_id`'s messages to its stream."""
+        ...
+
+    @property
+    def can_reconnect(self) -> bool:
+        """Whether `reconnect` can open a new connection."""
+        ...
+
+    async def reconnect(self) -> None:
+        """Open a new connection (the old one was lost); subscriptions carry on."""
         ...
 
 
@@ -354,6 +400,12 @@ class RemoteBook:
         self._orders[order.order_id] = order
         return order
 
+    def mark_canceled(self, order_id: str) -> None:
+        """An order the server canceled while its notice was lost (a reconnection)."""
+        order = self._orders.get(order_id)
+        if order is not None:
+            self._orders[order_id] = attrs.evolve(order, status=OrderStatus.CANCELED)
+
     def forget(self, order_id: str) -> None:
         """Drop a held order the server refused outright (never created there)."""
         self._orders.pop(order_id, None)
@@ -367,12 +419,22 @@ class RemoteDriver:
         session_id: A READY session of the caller.
         max_pending_ticks: The credit window (1: lockstep).
         progress: Called with (ticks done, total).
+        reconnection: When the connection drops mid-run: reconnect with backoff and
+            ``resume_session`` (None: never; the error is raised).
     """
 
     def __init__(
-        self, transport: Transport, session_id: str, *, max_pending_ticks: int = 1, progress: Progress | None = None
+        self,
+        transport: Transport,
+        session_id: str,
+        *,
+        max_pending_ticks: int = 1,
+        progress: Progress | None = None,
+        reconnection: Reconnection | None = None,
     ) -> None:
         self.transport = transport
+        self.reconnection = reconnection or Reconnection(attempts=0)
+        self.resumes = 0
         self.session_id = session_id
         self.window = max_pending_ticks
         self.progress = progress
@@ -437,7 +499,10 @@ class RemoteDriver:
         book = self._book()
         self._working_at_ack = book.has_working_orders
         self._acked = book.sequence_id
-        await self._send_ack()
+        try:
+            await self._send_ack()
+        except ClientConnectionError as lost:
+            await self._recover(lost)  # which sends the ack again if the server did not get it
 
     async def _send_ack(self) -> None:
         await self.transport.send(
@@ -467,7 +532,9 @@ class RemoteDriver:
         document: dict[str, Any] | None = None
         series = ("fills", "trades", "orders", "equity_curve")
         while offset is not None:
-            reply = await self.transport.request("get_results", {"session_id": self.session_id, "offset": offset})
+            reply = await self._retrying(
+                partial(self.transport.request, "get_results", {"session_id": self.session_id, "offset": offset})
+            )
             page = reply.data
             if document is None:
                 document = dict(page["result"])
@@ -488,16 +555,14 @@ class RemoteDriver:
     async def _send_batch(self, group: list[OrderRequest]) -> list[Event]:
         self._batches += 1
         book = self._book()
-        reply = await self.transport.request(
-            "order_batch",
-            {
-                "session_id": self.session_id,
-                "batch_id": f"b{self._batches}",
-                "for_sequence_id": book.sequence_id,
-                "orders": [order_to_request_wire(o) for o in group],
-                "execution_mode": "best_effort",
-            },
-        )
+        batch = {
+            "session_id": self.session_id,
+            "batch_id": f"b{self._batches}",
+            "for_sequence_id": book.sequence_id,
+            "orders": [order_to_request_wire(o) for o in group],
+            "execution_mode": "best_effort",
+        }
+        reply = await self._retrying(lambda: self.transport.request("order_batch", batch))
         self._take_ready()
         caused, self._events = self._events, []
         errors: Mapping[str, Any] = reply.data.get("errors", {})
@@ -514,13 +579,91 @@ class RemoteDriver:
         return caused
 
     async def _send_cancel(self, order_id: str) -> list[Event]:
-        await self.transport.request(
-            "cancel_order",
-            {"session_id": self.session_id, "order_id": order_id, "for_sequence_id": self._book().sequence_id},
-        )
+        data = {"session_id": self.session_id, "order_id": order_id, "for_sequence_id": self._book().sequence_id}
+        resumes = self.resumes
+        try:
+            await self._retrying(lambda: self.transport.request("cancel_order", data))
+        except SimutradorError as error:
+            if self.resumes == resumes or error.details.get("status") != "canceled":
+                raise
+            self._book().mark_canceled(order_id)  # canceled before the connection dropped; its notice was lost
         self._take_ready()
         caused, self._events = self._events, []
         return caused
+
+    async def _retrying(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run `operation`; when the connection drops, recover (`_recover`) and run it again."""
+        while True:
+            try:
+                return await operation()
+            except ClientConnectionError as lost:
+                await self._recover(lost)
+
+    async def _recover(self, lost: ClientConnectionError) -> None:
+        """Reconnect with backoff and ``resume_session``; raise `lost` when that is not possible."""
+        book = self.book
+        policy = self.reconnection
+        if book is None or policy.attempts <= 0 or not self.transport.can_reconnect:
+            raise lost
+        last: Exception = lost
+        for attempt in range(1, policy.attempts + 1):
+            delay = policy.delay(attempt)
+            logger.warning(
+                "simulation %s: connection lost (%s); reconnecting in %.2f s (attempt %d of %d)",
+                self.session_id,
+                last,
+                delay,
+                attempt,
+                policy.attempts,
+            )
+            await trio.sleep(delay)
+            self._drop_stale()
+            try:
+                await self.transport.reconnect()
+                reply = await self.transport.request(
+                    "resume_session",
+                    {"session_id": self.session_id, "last_processed_sequence_id": book.sequence_id},
+                )
+            except ClientConnectionError as error:
+                last = error
+                continue
+            except SimutradorError as error:
+                if error.details.get("state") == "completed":  # it ended while we were away: the result is kept
+                    self.completion = {"session_id": self.session_id}
+                    logger.warning("simulation %s completed while the connection was down", self.session_id)
+                    return
+                if error.code not in (ErrorCode.RATE_LIMIT_EXCEEDED, ErrorCode.INTERNAL_ERROR):
+                    raise
+                last = error
+                continue
+            self._resync(reply.data)
+            self.resumes += 1
+            logger.warning("simulation %s resumed at tick %d", self.session_id, book.sequence_id)
+            if self._acked > int(reply.data.get("last_acknowledged", 0)) and self._acked == book.sequence_id:
+                await self._send_ack()  # the ack was lost with the connection
+            return
+        raise ClientConnectionError(
+            f"gave up on simulation {self.session_id} after {policy.attempts} reconnection attempts: {last}"
+        )
+
+    def _drop_stale(self) -> None:
+        """Forget what arrived before the connection dropped and was not used yet: it is sent again."""
+        stream = self._stream
+        assert stream is not None
+        while True:
+            try:
+                stream.receive_nowait()
+            except trio.WouldBlock:
+                break
+        self._ahead.clear()
+        self._events.clear()
+        self._resolved.clear()
+
+    def _resync(self, data: Mapping[str, Any]) -> None:
+        """Take the ``state_sync``: the account, and what reaching the next tick caused, if the server got there."""
+        self._book().apply_account(data["account_snapshot"])
+        for message in data.get("missed_messages", ()):
+            self._handle(Envelope(type=str(message["type"]), data=message["data"]))
 
     def _take_ready(self) -> None:
         """Handle every message already received, without waiting."""
@@ -538,6 +681,8 @@ class RemoteDriver:
         assert stream is not None
         try:
             self._handle(await stream.receive())
+        except ClientConnectionError as lost:
+            await self._recover(lost)
         except SimutradorError as error:  # an ack refused by the message rate: wait, send it again
             if error.code is not ErrorCode.RATE_LIMIT_EXCEEDED:
                 raise
@@ -696,10 +841,10 @@ class RemoteSimulation:
         self._note(events)
         return events
 
-    def __aiter__(self) -> AsyncIterator[Tick]:
+    def __aiter__(self) -> AsyncGenerator[Tick]:
         return self._ticks()
 
-    async def _ticks(self) -> AsyncIterator[Tick]:
+    async def _ticks(self) -> AsyncGenerator[Tick]:
         while True:
             await self.flush()
             await self._driver.acknowledge()

@@ -9,6 +9,7 @@ so the reply marks their end), and what follows (ticks).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -140,6 +141,33 @@ def _positions(context: RouteContext, data: Mapping[str, Any]) -> Emit:
     return Emit(reply=run.account())
 
 
+_WIRE_RESULTS: Final[OrderedDict[tuple[str, str, str], dict[str, Any]]] = OrderedDict()
+_WIRE_RESULTS_KEPT: Final = 8
+
+
+def _wire_result(context: RouteContext, session_id: str) -> dict[str, Any]:
+    """A completed session's result as wire data, kept for its next pages (a long run is read in many).
+
+    Kept by owner, session id and creation time (a result never changes once
+    completed; a session made again under the same id is another key).
+
+    Raises:
+        SimutradorError: ``SESSION_NOT_FOUND``; ``INVALID_STATE_TRANSITION`` before completion.
+    """
+    user_id = context.identity.user_id
+    session = context.engine.get_session(user_id, session_id)
+    key = (user_id, session_id, session.created_at.isoformat())
+    cached = _WIRE_RESULTS.get(key)
+    if cached is not None:
+        _WIRE_RESULTS.move_to_end(key)
+        return cached
+    wire = result_to_wire(context.engine.get_result(user_id, session_id))
+    _WIRE_RESULTS[key] = wire
+    while len(_WIRE_RESULTS) > _WIRE_RESULTS_KEPT:
+        _WIRE_RESULTS.popitem(last=False)
+    return wire
+
+
 def _results(context: RouteContext, data: Mapping[str, Any]) -> Emit:
     session_id = _session_id(data)
     offset = data.get("offset", 0)
@@ -152,11 +180,11 @@ def _results(context: RouteContext, data: Mapping[str, Any]) -> Emit:
             f"limit must be a whole number from 1 to {MAX_RESULTS_PAGE:,}",
             {"fields": ["limit"]},
         )
-    result = context.engine.get_result(context.identity.user_id, session_id)
-    wire = result_to_wire(result)
-    totals = {name: len(wire[name]) for name in _SERIES}
+    whole = _wire_result(context, session_id)
+    totals = {name: len(whole[name]) for name in _SERIES}
+    wire = dict(whole)
     for name in _SERIES:
-        wire[name] = wire[name][offset : offset + limit]
+        wire[name] = whole[name][offset : offset + limit]
     more = any(total > offset + limit for total in totals.values())
     return Emit(
         reply={

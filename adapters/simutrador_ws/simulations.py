@@ -711,6 +711,7 @@ class RemoteRun:
             "session_id": self.session_id,
             "current_sim_time": None if now is None else format_datetime(now),
             "next_sequence_id": last_processed + 1,
+            "last_acknowledged": max(self.acked, 0),
             "account_snapshot": self.account(),
             "pending_orders": [order.order_id for order in self.simulator.open_orders()],
             "missed_executions": [p.data for p in missed if p.type == "execution_report"],

@@ -173,7 +173,7 @@ def test_the_sync_client() -> None:
         assert refused.value.code is ErrorCode.AUTHENTICATION_FAILED
 
 
-TRANSPORT_HOOKS = {"send", "subscribe", "unsubscribe"}  # the remote driver's Transport: trio-only by nature
+TRANSPORT_HOOKS = {"send", "subscribe", "unsubscribe", "reconnect", "can_reconnect"}  # the remote driver's Transport
 
 
 def public_names(cls: type) -> set[str]:

@@ -15,7 +15,7 @@ import pytest
 import trio
 from simutrador_cli.examples.sma_crossover import SESSION as SMA_SESSION
 from simutrador_cli.examples.sma_crossover import make_strategy
-from simutrador_ws.client import ClientConnectionError, SessionClient, SyncSessionClient
+from simutrador_ws.client import ClientConnectionError, SessionClient, SessionClientSettings, SyncSessionClient
 from simutrador_ws.remote import RemoteDriver, RemoteSimulation
 
 from simutrador import Engine, EngineSettings, Plan, SimutradorError
@@ -341,14 +341,18 @@ def test_a_server_gone_mid_run_is_a_connection_error() -> None:
     fields = {"symbols": ["AAPL"], "start_date": "2023-01-01", "end_date": "2023-12-31", "initial_capital": "10000"}
 
     async def main() -> None:
-        async with running_server() as harness, SessionClient.connect(harness.url, harness.token()) as client:
+        settings = SessionClientSettings(reconnect_attempts=2, retry_backoff_seconds=0.01)
+        async with (
+            running_server() as harness,
+            SessionClient.connect(harness.url, harness.token(), settings=settings) as client,
+        ):
             session = await client.create_session(**fields)
 
             def stop_midway(ctx: Any, tick: Any) -> None:
                 if tick.sequence_id == 10:
                     harness.server.shutdown()
 
-            with pytest.raises(ClientConnectionError), trio.fail_after(20):
+            with pytest.raises(ClientConnectionError, match="after 2 reconnection attempts"), trio.fail_after(20):
                 await client.run_simulation(session.session_id, stop_midway)
 
     trio.run(main)
@@ -390,3 +394,15 @@ def test_pause_resume_and_positions_through_the_client() -> None:
             assert (await client.get_results(sid)).digest == result.digest
 
     trio.run(main)
+
+
+def test_a_sync_iteration_left_early_is_closed_and_the_run_stays_on_the_server() -> None:
+    fields = {"symbols": ["AAPL"], "start_date": "2023-01-01", "end_date": "2023-01-31", "initial_capital": "10000"}
+    with server_in_thread() as harness, SyncSessionClient(harness.url, harness.token()) as client:
+        session = client.create_session(**fields)
+        with client.simulate(session.session_id) as sim:
+            for tick in sim:
+                if tick.sequence_id == 3:
+                    break
+        assert client.get_session_status(session.session_id).state.value == "running"
+        assert client.query_positions(session.session_id)["sequence_id"] == 3
