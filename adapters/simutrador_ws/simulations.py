@@ -854,20 +854,34 @@ class RemoteRun:
         index = sequence_id - 1
         series = feed.series
         slot = feed.slots[index]
+        moment = feed.ticks[index]
+        when = format_datetime(moment)
         data: dict[str, Any] = {
             "session_id": self.session_id,
             "sequence_id": sequence_id,
-            "sim_time": format_datetime(feed.ticks[index]),
+            "sim_time": when,
             "timeframe": self._timeframe,
             "symbols_trading": [symbol for symbol, _ in slot],
             "is_eod": self._eod[index],
             "resolved": resolved,
         }
         if self.options.include_bars:
-            data["candles"] = {symbol: candle_to_wire(series[symbol][i]) for symbol, i in slot}
+            candles: dict[str, dict[str, str]] = {}
+            for symbol, i in slot:
+                bar = series[symbol][i]
+                candles[symbol] = {
+                    "date": when if bar.timestamp == moment else format_datetime(bar.timestamp),
+                    "open": str(bar.open),
+                    "high": str(bar.high),
+                    "low": str(bar.low),
+                    "close": str(bar.close),
+                    "volume": str(bar.volume),
+                }
+            data["candles"] = candles
         if resolved:
-            data["cash"] = str(self.simulator.cash)
-            data["equity"] = str(self.simulator.equity)
+            account = self.simulator.account
+            data["cash"] = str(account.cash)
+            data["equity"] = str(account.equity)
         return Push(type="tick", data=data)
 
     def _progress(self, done: int) -> Push:
