@@ -406,3 +406,38 @@ def test_a_sync_iteration_left_early_is_closed_and_the_run_stays_on_the_server()
                     break
         assert client.get_session_status(session.session_id).state.value == "running"
         assert client.query_positions(session.session_id)["sequence_id"] == 3
+
+
+def test_a_dropped_connection_mid_run_is_resumed_by_the_client_itself() -> None:
+    fields = BASE | CASES["daily, warmup, next open"]
+    engine = Engine(EngineSettings(default_plan=Plan.PROFESSIONAL))
+    reference = Busy()
+    expected = engine.run_simulation("alice", engine.create_session("alice", **fields).session_id, reference)
+    settings = SessionClientSettings(reconnect_attempts=3, retry_backoff_seconds=0.01)
+    strategy = Busy()
+
+    async def main() -> Any:
+        async with (
+            running_server(engine=engine) as harness,
+            SessionClient.connect(harness.url, harness.token(), settings=settings) as client,
+        ):
+            session = await client.create_session(**fields)
+            original = client.request
+            drops = {"left": 2}
+
+            async def request(type_: str, data: Any = None) -> Any:
+                if type_ == "order_batch" and drops["left"]:
+                    drops["left"] -= 1
+                    await client.aclose()  # the connection is gone before the batch is sent
+                    raise ClientConnectionError("dropped")
+                return await original(type_, data)
+
+            client.request = request  # type: ignore[method-assign]
+            with trio.fail_after(60):
+                result = await client.run_simulation(session.session_id, strategy, max_pending_ticks=3)
+            assert drops["left"] == 0
+            return result
+
+    result = trio.run(main)
+    assert result.digest == expected.digest
+    assert strategy.seen == reference.seen

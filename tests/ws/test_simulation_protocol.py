@@ -845,3 +845,61 @@ def test_a_batch_sent_again_gets_the_same_answer_and_submits_nothing_twice() -> 
     p.exchange("tick_ack", {"session_id": sid, "sequence_id": 1})
     late = p.error("order_batch", batch)  # the tick was acknowledged: its batches are history
     assert "in the past" in late["message"]
+
+
+def test_resume_session_after_a_dropped_connection_resends_what_was_missed() -> None:
+    engine = new_engine()
+    registry = SimulationRegistry()
+    first = peer(engine, registry=registry)
+    sid = session_id(engine)
+    started(first, sid)
+    first.exchange("tick_ack", {"session_id": sid, "sequence_id": 1, "orders": [order("a")]})  # fills at tick 2
+    first.connection.desk.closed()  # tick 2 and its fill were sent, and lost
+    second = peer(engine, registry=registry)
+    messages = second.exchange("resume_session", {"session_id": sid, "last_processed_sequence_id": 1})
+    assert types(messages) == ["state_sync", "tick"]
+    sync = messages[0].data
+    assert sync["next_sequence_id"] == 2
+    assert sync["last_acknowledged"] == 1
+    assert [m["type"] for m in sync["missed_messages"]] == ["execution_report", "account_snapshot"]
+    assert sync["missed_executions"][0]["order_id"] == "a"
+    assert sync["account_snapshot"]["positions"][0]["quantity"] == "10"
+    assert messages[1].data["sequence_id"] == 2
+    assert engine.get_session("alice", sid).state.value == "running"
+    assert [m.data["sequence_id"] for m in second.exchange("tick_ack", {"session_id": sid, "sequence_id": 2})] == [3]
+
+
+def test_resume_session_on_the_tick_still_unacknowledged_expects_its_ack() -> None:
+    engine = new_engine()
+    registry = SimulationRegistry()
+    first = peer(engine, registry=registry)
+    sid = session_id(engine)
+    started(first, sid, max_pending_ticks=3)
+    first.exchange("tick_ack", {"session_id": sid, "sequence_id": 1})
+    first.connection.desk.closed()  # the client took in tick 2 but its ack never arrived
+    second = peer(engine, registry=registry)
+    messages = second.exchange("resume_session", {"session_id": sid, "last_processed_sequence_id": 2})
+    assert types(messages) == ["state_sync", "tick", "tick"]  # the window ahead, sent again
+    assert messages[0].data["missed_messages"] == []
+    assert messages[0].data["last_acknowledged"] == 1
+    assert [m.data["sequence_id"] for m in messages[1:]] == [3, 4]
+    wrong = second.error("resume_session", {"session_id": sid, "last_processed_sequence_id": 7})
+    assert "does not match the run" in wrong["message"]
+    assert second.error("resume_session", {"session_id": sid, "last_processed_sequence_id": "2"})["error_code"] == (
+        "VALIDATION_FAILED"
+    )
+
+
+def test_resume_session_is_refused_for_a_run_another_connection_drives_and_for_nothing_to_resume() -> None:
+    engine = new_engine()
+    registry = SimulationRegistry()
+    first, second = peer(engine, registry=registry), peer(engine, registry=registry)
+    sid = session_id(engine)
+    started(first, sid)
+    busy = second.error("resume_session", {"session_id": sid, "last_processed_sequence_id": 1})
+    assert "another open connection" in busy["message"]
+    assert second.error("resume_simulation", {"session_id": sid})["error_code"] == "INVALID_STATE_TRANSITION"
+    ready = session_id(engine)
+    nothing = second.error("resume_session", {"session_id": ready, "last_processed_sequence_id": 0})
+    assert "not simulating" in nothing["message"]
+    assert [m.data["sequence_id"] for m in first.exchange("tick_ack", {"session_id": sid, "sequence_id": 1})] == [2]
