@@ -85,8 +85,8 @@ class Engine:
         Shorthand for ``Engine(store=SqliteStore(path, synchronous=synchronous), **kwargs)``.
         A later ``Engine.open`` of the same file (after a restart, or a crash) finds
         everything committed before; sessions that were RUNNING come back PAUSED.
-        The file stays open for the engine's life; to close it at a moment of your
-        choosing, make the `SqliteStore` yourself (it is a context manager).
+        The file stays open until `close` (or the end of a ``with Engine.open(path)
+        as engine:`` block).
 
         Args:
             path: The database file (created when missing).
@@ -102,13 +102,31 @@ class Engine:
             >>> import pathlib, tempfile
             >>> folder = tempfile.TemporaryDirectory()
             >>> path = pathlib.Path(folder.name) / "sessions.db"
-            >>> session = Engine.open(path).create_session(
-            ...     "alice", symbols="AAPL", start="2024-03-04", end="2024-03-08", capital=10_000)
-            >>> Engine.open(path).get_session("alice", session.session_id).state.value
+            >>> with Engine.open(path) as engine:
+            ...     session = engine.create_session(
+            ...         "alice", symbols="AAPL", start="2024-03-04", end="2024-03-08", capital=10_000)
+            >>> with Engine.open(path) as engine:  # a restart
+            ...     engine.get_session("alice", session.session_id).state.value
             'ready'
             >>> folder.cleanup()
         """
         return cls(store=SqliteStore(path, synchronous=synchronous), **kwargs)
+
+    def close(self) -> None:
+        """Release the store (a `SqliteStore` closes its file); the engine must not be used after.
+
+        An engine over a `MemoryStore` has nothing to release. ``with Engine.open(path)
+        as engine:`` closes it at the end of the block.
+        """
+        closer: Any = getattr(self._store, "close", None)
+        if callable(closer):
+            closer()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     @property
     def settings(self) -> EngineSettings:
