@@ -436,6 +436,9 @@ class SimutradorServer:
             removed = self.engine.cleanup_expired_sessions()
             if removed:
                 logger.info("expired %d sessions", removed)
+            forgotten = self.simulations.prune(self.engine)
+            if forgotten:
+                logger.debug("forgot %d finished or orphaned simulations", forgotten)
 
     @property
     def pending_handshakes(self) -> int:

@@ -1038,6 +1038,35 @@ class SimulationRegistry:
         """Remember `run` (replacing a finished one of the same session)."""
         self._runs[run.session_id] = run
 
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def prune(self, engine: Engine) -> int:
+        """Forget finished runs and runs whose session is gone (deleted, expired); how many were forgotten.
+
+        A finished run's result is in the store; a paused one is kept until its
+        session expires (``session_timeout_minutes`` after its last activity).
+        """
+        gone = [
+            session_id
+            for session_id, run in self._runs.items()
+            if run.finished or not _exists(engine, run.user_id, session_id)
+        ]
+        for session_id in gone:
+            run = self._runs.pop(session_id)
+            owner = run.owner
+            if isinstance(owner, SimulationDesk) and owner.runs.get(session_id) is run:
+                del owner.runs[session_id]
+        return len(gone)
+
+
+def _exists(engine: Engine, user_id: str, session_id: str) -> bool:
+    try:
+        engine.get_session(user_id, session_id)
+    except SimutradorError:
+        return False
+    return True
+
 
 class SimulationDesk:
     """One connection's runs (sans I/O): which it drives, and what to do when it closes.

@@ -903,3 +903,21 @@ def test_resume_session_is_refused_for_a_run_another_connection_drives_and_for_n
     nothing = second.error("resume_session", {"session_id": ready, "last_processed_sequence_id": 0})
     assert "not simulating" in nothing["message"]
     assert [m.data["sequence_id"] for m in first.exchange("tick_ack", {"session_id": sid, "sequence_id": 1})] == [2]
+
+
+def test_the_registry_forgets_finished_runs_and_runs_of_deleted_sessions() -> None:
+    engine = new_engine()
+    registry = SimulationRegistry()
+    p = peer(engine, registry=registry)
+    done, deleted, live = session_id(engine), session_id(engine), session_id(engine)
+    for sid in (done, deleted, live):
+        started(p, sid)
+    for sequence_id in range(1, TICKS + 1):
+        p.exchange("tick_ack", {"session_id": done, "sequence_id": sequence_id})
+    engine.delete_session("alice", deleted)
+    assert len(registry) == 3
+    assert registry.prune(engine) == 2
+    assert len(registry) == 1
+    assert set(p.connection.desk.runs) == {live}
+    assert [m.data["sequence_id"] for m in p.exchange("tick_ack", {"session_id": live, "sequence_id": 1})] == [2]
+    assert "completed" in p.error("tick_ack", {"session_id": done, "sequence_id": 1})["message"]
