@@ -4,7 +4,9 @@ API keys live in the server's store (`simutrador.SqliteStore`), hashed: ``keys c
 prints a key once, ``POST /auth/token`` exchanges it for a token
 (`simutrador_ws.rest`). ``--store`` (``SIMUTRADOR_STORE``) names the file; by default
 ``simutrador.db`` in the working directory, the file ``simutrador serve`` uses by
-default too, so run both from the same folder or name the same file.
+default too, so run both from the same folder or name the same file. A server owns
+its store (no second server may open it), but key commands open it *shared*
+(`simutrador.SqliteStore` ``shared=True``), so they work while it runs.
 """
 
 from __future__ import annotations
@@ -46,8 +48,13 @@ def store_option(help_text: str) -> Callable[[F], F]:
     )
 
 
-def open_store(name: str, *, create: bool) -> SqliteStore | MemoryStore:
+def open_store(
+    name: str, *, create: bool, shared: bool = False, synchronous: str = "normal"
+) -> SqliteStore | MemoryStore:
     """The store `name` names: `MEMORY`, or a SQLite file (made, with its schema, when `create`).
+
+    A file is owned (locked against every other owner) unless `shared`; see
+    `simutrador.SqliteStore` for `shared` and `synchronous`.
 
     Raises:
         SimutradorError: ``VALIDATION_FAILED`` naming the file when it is missing (and
@@ -67,7 +74,7 @@ def open_store(name: str, *, create: bool) -> SqliteStore | MemoryStore:
             f"--store (or {STORE_ENV}) names another",
             {"store": str(path)},
         )
-    return SqliteStore(path)
+    return SqliteStore(path, shared=shared, synchronous=synchronous)
 
 
 def _fail(error: SimutradorError) -> NoReturn:
@@ -85,7 +92,7 @@ def _key_store(name: str, *, create: bool) -> SqliteStore:
         )
         sys.exit(EXIT_USAGE)
     try:
-        store = open_store(name, create=create)
+        store = open_store(name, create=create, shared=True)  # beside a running server
     except SimutradorError as error:
         _fail(error)
     assert isinstance(store, SqliteStore)

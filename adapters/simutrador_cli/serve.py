@@ -1,11 +1,12 @@
-"""``simutrador serve`` and ``simutrador token``."""
+"""``simutrador serve`` and ``simutrador token``, and the store's settings (``[store]``)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import NoReturn
@@ -28,11 +29,47 @@ from simutrador import (
     Plan,
     SimutradorError,
     SqliteStore,
+    load_settings,
+    setting,
 )
+from simutrador.codec import ParseError
+from simutrador.storage import SYNCHRONOUS_MODES
 from simutrador_cli.exitcodes import EXIT_CONNECTION, exit_code_for
 from simutrador_cli.keys import open_store, store_option
 
-__all__ = ["serve", "token"]
+__all__ = ["StoreSettings", "load_store_settings", "serve", "token"]
+
+
+def _synchronous(value: object) -> str:
+    mode = value.lower() if isinstance(value, str) else None
+    if mode not in SYNCHRONOUS_MODES:
+        raise ParseError(f"must be one of {', '.join(sorted(SYNCHRONOUS_MODES))}")
+    return mode
+
+
+@attrs.frozen(kw_only=True)
+class StoreSettings:
+    """How ``serve`` keeps its store file: TOML ``[store]``, variables ``SIMUTRADOR_STORE_<SETTING>``.
+
+    Attributes:
+        synchronous: ``normal``: a committed change survives the server being killed;
+            ``full``: it also survives a power loss or an OS crash (an fsync per
+            commit, slower writes). ``--synchronous`` overrides it.
+    """
+
+    synchronous: str = setting("normal", _synchronous)
+
+
+def load_store_settings(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> StoreSettings:
+    """Load ``[store]`` (env > TOML > defaults) with the core's settings loader.
+
+    Raises:
+        SimutradorError: ``VALIDATION_FAILED`` naming every bad setting.
+    """
+    loaded = load_settings({"store": StoreSettings}, path, environ, env_infixes={"store": "STORE_"})
+    return loaded["store"]
 
 
 def fail(error: SimutradorError) -> NoReturn:
@@ -52,6 +89,13 @@ def fail(error: SimutradorError) -> NoReturn:
 )
 @click.option("--no-http", is_flag=True, help="Serve no HTTP side (no token endpoint; /ws/health stays).")
 @store_option("Where sessions and API keys are kept: a SQLite file (made when missing), or 'memory'.")
+@click.option(
+    "--synchronous",
+    type=click.Choice(sorted(SYNCHRONOUS_MODES), case_sensitive=False),
+    default=None,
+    help="What a committed change survives: the server being killed (normal), also a power loss (full) "
+    "[default: [store] synchronous, SIMUTRADOR_STORE_SYNCHRONOUS, else normal].",
+)
 @click.option("--config", type=click.Path(dir_okay=False, path_type=Path), default=None, help="TOML settings file.")
 @click.option(
     "--data-dir",
@@ -66,6 +110,7 @@ def serve(  # noqa: PLR0917 - one parameter per option
     http_port: int | None,
     no_http: bool,
     store: str,
+    synchronous: str | None,
     config: Path | None,
     data_dir: Path | None,
     verbose: bool,
@@ -74,7 +119,8 @@ def serve(  # noqa: PLR0917 - one parameter per option
 
     Sessions and API keys are kept in the store (by default simutrador.db in the
     working directory: they survive a restart); ``--store memory`` keeps them only
-    for this run. The HTTP side answers POST /auth/token (an API key from
+    for this run. One server owns a store file: a second one on the same file exits
+    at once (code 3) naming it. The HTTP side answers POST /auth/token (an API key from
     ``simutrador keys create`` for a token) and GET /health.
     """
     logging.basicConfig(
@@ -84,6 +130,7 @@ def serve(  # noqa: PLR0917 - one parameter per option
         engine_settings = EngineSettings.load(config)
         server_settings, auth = load_server_settings(config)
         http_settings = load_http_settings(config)
+        store_settings = load_store_settings(config)
         catalog: Catalog | None = DirectoryCatalog(data_dir) if data_dir is not None else None
     except SimutradorError as error:
         fail(error)
@@ -96,11 +143,14 @@ def serve(  # noqa: PLR0917 - one parameter per option
         auth = attrs.evolve(auth, jwt_secret=generate_secret())
     try:
         verifier = TokenVerifier(auth)
-        sessions = open_store(store, create=True)
+        sessions = open_store(store, create=True, synchronous=(synchronous or store_settings.synchronous).lower())
     except SimutradorError as error:
         fail(error)
     with contextlib.closing(sessions) if isinstance(sessions, SqliteStore) else contextlib.nullcontext():
-        engine = Engine(engine_settings, catalog=catalog, store=sessions)
+        try:
+            engine = Engine(engine_settings, catalog=catalog, store=sessions)  # pauses interrupted runs: writes
+        except SimutradorError as error:  # a store that cannot be written: stop once, do not serve errors
+            fail(error)
         server = SimutradorServer(engine, server_settings, verifier)
         minter = auth if auth.jwt_secret and "HS256" in auth.jwt_algorithms else None
         rest = None
@@ -141,7 +191,8 @@ def _greeting(
             issues = "tokens for API keys" if rest.service.auth is not None else "no tokens (public-key auth)"
             click.echo(f"HTTP at {base}: POST {base}/auth/token ({issues}), GET {base}/health")
         if isinstance(sessions, SqliteStore):
-            click.echo(f"Sessions and API keys kept in {sessions.path} (`simutrador keys create` makes keys)")
+            mode = ", synchronous=full" if sessions.synchronous == "full" else ""
+            click.echo(f"Sessions and API keys kept in {sessions.path}{mode} (`simutrador keys create` makes keys)")
         else:
             click.echo("Sessions and API keys kept in memory: they end with this run.")
         if ephemeral:

@@ -17,6 +17,7 @@ from simutrador.storage.journal import JournalEntry as JournalEntry
 from simutrador.storage.journal import JournalStore as JournalStore
 from simutrador.storage.journal import JournalWriter as JournalWriter
 from simutrador.storage.memory import MemoryStore as MemoryStore
+from simutrador.storage.schema import SYNCHRONOUS_MODES as SYNCHRONOUS_MODES
 from simutrador.storage.sqlite import SqliteStore as SqliteStore
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "JournalStore",
     "JournalWriter",
     "MemoryStore",
+    "SYNCHRONOUS_MODES",
     "SessionStore",
     "SqliteStore",
 ]

@@ -12,6 +12,10 @@ on a fresh simulator (`simutrador.Engine.restore_simulation`) rebuilds the run.
 entries and returns a ticket at once; one thread commits everything queued in one
 transaction (group commit), then reports the highest ticket committed through
 `on_commit`. A server answers a batch only once its ticket is committed.
+
+A group that cannot be written (a full disk, an I/O error) fails its tickets with
+``STORAGE_FAILED`` and nothing else: the thread goes on, and later groups commit
+once the store can write again.
 """
 
 from __future__ import annotations
@@ -170,4 +174,7 @@ class JournalWriter:
                 self.groups += 1
                 self._condition.notify_all()
             if self._on_commit is not None:
-                self._on_commit(last, error)
+                try:
+                    self._on_commit(last, error)
+                except Exception:  # a bug in the callback must not end the writer (later waits would hang)
+                    logger.exception("the journal's on_commit callback failed for ticket %d", last)

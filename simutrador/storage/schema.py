@@ -5,7 +5,17 @@ a list of SQL statements; ``PRAGMA user_version`` records how many steps a file 
 had. Opening a file applies the steps it lacks, all in one transaction (so a crash
 mid-migration leaves the file as it was). A file written by a newer SimuTrador
 (a version above `SCHEMA_VERSION`) is refused before anything is written to it, as
-is a SQLite file some other program made (``PRAGMA application_id`` marks ours).
+is a SQLite file some other program made (``PRAGMA application_id`` marks ours),
+and so is any existing non-empty file that does not start with SQLite's header
+(`check_file`): a store is never made over a file that is not one.
+
+One process owns a store at a time: `acquire_lock` takes an exclusive advisory lock
+(``flock``) on a sidecar file, ``<database>.lock``, for the store's life. The lock is
+on a file of its own, not on the database, because SQLite's own locks are POSIX
+record locks, which a process loses on *every* descriptor of the file the moment it
+closes *any* one of them. The kernel drops the lock when the process dies (even by
+SIGKILL), and a child forked while it is held does not keep it. Windows has no
+``flock``: there the lock is not taken (two processes can then open one store).
 
 Pragmas: WAL journal (readers never wait for the writer); ``synchronous=NORMAL`` by
 default (a committed write survives the process being killed) or ``FULL`` (it also
@@ -20,13 +30,36 @@ converter (`simutrador.codec`), beside the columns that are queried.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import stat
+import sys
+import threading
+from collections import Counter
 from collections.abc import Sequence
 from typing import Final
 
 from simutrador.errors import ErrorCode, SimutradorError
 
-__all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "SYNCHRONOUS_MODES", "open_database"]
+if sys.platform != "win32":
+    import fcntl
+
+__all__ = [
+    "APPLICATION_ID",
+    "LOCK_SUFFIX",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "SQLITE_HEADER",
+    "SYNCHRONOUS_MODES",
+    "StoreLock",
+    "acquire_lock",
+    "check_file",
+    "check_synchronous",
+    "file_in_use",
+    "file_released",
+    "open_database",
+    "unusable",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -92,11 +125,207 @@ SCHEMA_VERSION: Final = len(MIGRATIONS)
 SYNCHRONOUS_MODES: Final = frozenset({"normal", "full"})
 """Accepted values of the store's ``synchronous`` setting."""
 
+SQLITE_HEADER: Final = b"SQLite format 3\x00"
+"""The first 16 bytes of every SQLite database file."""
+
+LOCK_SUFFIX: Final = ".lock"
+"""The lock file of a store is the database's real path with this suffix."""
+
+_MIN_PAGE_SIZE: Final = 512
+_HEADER_SIZE: Final = 100
+_APPLICATION_ID_AT: Final = 68
+_IN_MEMORY: Final = frozenset({"", ":memory:"})
 _BUSY_TIMEOUT_MS: Final = 5_000
 _JOURNAL_SIZE_LIMIT: Final = 8 * 1024 * 1024
 
 
-def open_database(path: str, *, synchronous: str = "normal") -> sqlite3.Connection:
+def check_synchronous(synchronous: str) -> str:
+    """`synchronous` in lower case.
+
+    Raises:
+        SimutradorError: ``VALIDATION_FAILED`` when it is not one of `SYNCHRONOUS_MODES`.
+    """
+    mode = str(synchronous).lower()
+    if mode not in SYNCHRONOUS_MODES:
+        raise SimutradorError(
+            ErrorCode.VALIDATION_FAILED,
+            f"synchronous must be one of {sorted(SYNCHRONOUS_MODES)}, not {synchronous!r}",
+            {"fields": ["synchronous"]},
+        )
+    return mode
+
+
+def check_file(path: str) -> None:
+    """Refuse an existing file that SQLite would overwrite or cannot be a store; never writes.
+
+    A missing or empty file is fine (SQLite makes the database in it). Anything else
+    must be a regular file starting with `SQLITE_HEADER` and at least one page long
+    (SQLite itself treats a file shorter than a page as an empty database and would
+    write its own over a small file of any kind), whose header names no other
+    program (``application_id``; a SimuTrador file whose creation is still in its WAL
+    says 0, which `open_database` checks again once SQLite has read the WAL).
+
+    Raises:
+        SimutradorError: ``VALIDATION_FAILED`` naming the file.
+    """
+    if path in _IN_MEMORY:
+        return
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise unusable(path, f"it cannot be opened ({exc.strerror})") from None
+    if stat.S_ISDIR(found.st_mode):
+        raise unusable(path, "it is a folder; name a file in it")
+    if not stat.S_ISREG(found.st_mode):
+        raise unusable(path, "it is not a regular file")
+    if found.st_size == 0:
+        return
+    with _IN_USE_GUARD:
+        if _IN_USE[found.st_dev, found.st_ino]:
+            # a store of this process has it open: it is ours, and reading it through another
+            # descriptor would drop SQLite's POSIX locks on it the moment that descriptor closes
+            return
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_HEADER_SIZE)
+    except OSError as exc:
+        raise unusable(path, f"it cannot be read ({exc.strerror})") from None
+    if not head.startswith(SQLITE_HEADER):
+        raise unusable(path, "it is not a SQLite database (it does not start with SQLite's header); it was not changed")
+    if found.st_size < _MIN_PAGE_SIZE:
+        raise unusable(path, f"it is a damaged SQLite database ({found.st_size} bytes, less than one page)")
+    application = int.from_bytes(head[_APPLICATION_ID_AT : _APPLICATION_ID_AT + 4], "big")
+    if application not in {0, APPLICATION_ID}:  # a store's file says 0 until its first checkpoint
+        raise unusable(
+            path,
+            f"it is a SQLite database of another program (application_id {application:#x}), "
+            "not a SimuTrador session store",
+        )
+
+
+_IN_USE: Final[Counter[tuple[int, int]]] = Counter()
+"""Database files (device, inode) that stores of this process have open."""
+_IN_USE_GUARD: Final = threading.Lock()
+
+
+def file_in_use(path: str) -> tuple[int, int] | None:
+    """Note that a store of this process has `path` open; give the key back to `file_released`."""
+    if path in _IN_MEMORY:
+        return None
+    found = os.stat(path)
+    key = (found.st_dev, found.st_ino)
+    with _IN_USE_GUARD:
+        _IN_USE[key] += 1
+    return key
+
+
+def file_released(key: tuple[int, int] | None) -> None:
+    """Note that a store closed the file `file_in_use` returned `key` for."""
+    if key is None:
+        return
+    with _IN_USE_GUARD:
+        _IN_USE[key] -= 1
+        if _IN_USE[key] <= 0:
+            del _IN_USE[key]
+
+
+class StoreLock:
+    """The exclusive lock one process holds on a store (see `acquire_lock`); `release` it once."""
+
+    def __init__(self, descriptor: int, lock_file: str) -> None:
+        self._descriptor = descriptor
+        self.lock_file = lock_file
+        """The sidecar file locked."""
+
+    @property
+    def held(self) -> bool:
+        """Whether this process still holds the lock."""
+        return self._descriptor >= 0
+
+    def release(self) -> None:
+        """Let another process take the store. Idempotent."""
+        descriptor, self._descriptor = self._descriptor, -1
+        _HELD.discard(self)
+        if descriptor >= 0:
+            os.close(descriptor)
+
+
+_HELD: Final[set[StoreLock]] = set()
+"""The locks this process holds (a forked child closes its copies of them)."""
+
+
+def _forget_inherited_locks() -> None:
+    """In a forked child: close its copies of the lock files (the parent keeps its locks)."""
+    for lock in list(_HELD):
+        lock.release()
+
+
+def acquire_lock(path: str) -> StoreLock | None:
+    """Take `path`'s exclusive lock for this process, or fail at once.
+
+    The lock is ``flock`` on ``<real path of the database>.lock`` (made when missing,
+    left in place afterwards: removing a lock file races with its next taker), which
+    records the holder's process id for the error another process gets. None for an
+    in-memory database, and on Windows (no ``flock``: not locked).
+
+    Raises:
+        SimutradorError: ``VALIDATION_FAILED`` naming the file when another process (or
+            another store in this one) holds it, or the lock file cannot be made.
+    """
+    if path in _IN_MEMORY:
+        return None
+    if sys.platform == "win32":  # pragma: no cover - not tested on Windows
+        return None
+    lock_file = os.path.realpath(path) + LOCK_SUFFIX
+    try:
+        descriptor = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        why = f"it cannot be opened: its lock file {lock_file} cannot be made ({exc.strerror})"
+        raise unusable(path, why) from None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = _holder(descriptor)
+        os.close(descriptor)
+        if isinstance(exc, BlockingIOError):
+            raise _held(path, lock_file, holder) from None
+        raise unusable(path, f"its lock file {lock_file} cannot be locked ({exc.strerror})") from None
+    try:
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+    except OSError:  # the pid is only for messages (a full disk may refuse it)
+        logger.warning("could not record this process's id in %s", lock_file)
+    lock = StoreLock(descriptor, lock_file)
+    _HELD.add(lock)
+    return lock
+
+
+def _holder(descriptor: int) -> int | None:
+    try:
+        text = os.pread(descriptor, 32, 0).decode("ascii", "replace").strip()
+    except OSError:  # pragma: no cover - reading a file just opened read-write
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _held(path: str, lock_file: str, holder: int | None) -> SimutradorError:
+    if holder == os.getpid():
+        who = f"this process (pid {holder}) already has it open"
+    elif holder is not None:
+        who = f"another SimuTrador process (pid {holder}) holds it"
+    else:
+        who = "another SimuTrador process holds it"
+    return SimutradorError(
+        ErrorCode.VALIDATION_FAILED,
+        f"cannot use {path} as a session store: {who} (its lock file {lock_file} is locked). "
+        "One process owns a store at a time: stop that one, or name another file",
+        {"fields": ["store"], "path": path, "lock_file": lock_file, "holder_pid": holder},
+    )
+
+
+def open_database(path: str, *, synchronous: str = "normal", writable: bool = True) -> sqlite3.Connection:
     """Open (or create) the store file at `path`, checked and migrated to `SCHEMA_VERSION`.
 
     The connection is in autocommit mode (the store opens its own transactions) and
@@ -106,33 +335,33 @@ def open_database(path: str, *, synchronous: str = "normal") -> sqlite3.Connecti
         path: The database file (created when missing; its directory must exist).
         synchronous: ``"normal"`` (survives a process crash) or ``"full"`` (also a
             power loss).
+        writable: Check that the file can be written (SQLite opens a file it may not
+            write read-only, and would only fail at the first write).
 
     Raises:
         SimutradorError: ``VALIDATION_FAILED`` naming the file when it cannot be
-            opened, is not a SQLite database, belongs to another program, or was
-            written by a newer SimuTrador (the file is then left untouched); or when
-            `synchronous` is not one of `SYNCHRONOUS_MODES`.
+            opened (or written, when `writable`), is not a SQLite database, belongs to
+            another program, or was written by a newer SimuTrador (the file is then
+            left untouched); or when `synchronous` is not one of `SYNCHRONOUS_MODES`.
     """
-    mode = str(synchronous).lower()
-    if mode not in SYNCHRONOUS_MODES:
-        raise SimutradorError(
-            ErrorCode.VALIDATION_FAILED,
-            f"synchronous must be one of {sorted(SYNCHRONOUS_MODES)}, not {synchronous!r}",
-            {"fields": ["synchronous"]},
-        )
+    mode = check_synchronous(synchronous)
+    check_file(path)
+    if writable and path not in _IN_MEMORY and os.path.exists(path) and not os.access(path, os.W_OK):
+        # refused before SQLite opens it read-only (and leaves read-only -wal and -shm files beside it)
+        raise unusable(path, "it is read-only: this process may not write it")
     try:
         connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     except sqlite3.Error as exc:
-        raise _unusable(path, f"it cannot be opened ({exc})") from None
+        raise unusable(path, f"it cannot be opened ({exc})") from None
     try:
-        _prepare(connection, path, mode)
+        _prepare(connection, path, mode, writable=writable)
     except BaseException:
         connection.close()
         raise
     return connection
 
 
-def _prepare(connection: sqlite3.Connection, path: str, synchronous: str) -> None:
+def _prepare(connection: sqlite3.Connection, path: str, synchronous: str, *, writable: bool) -> None:
     try:
         connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         version = _read_version(connection, path)  # before any write: a newer file stays as it was
@@ -145,8 +374,27 @@ def _prepare(connection: sqlite3.Connection, path: str, synchronous: str) -> Non
         connection.execute(f"PRAGMA journal_size_limit = {_JOURNAL_SIZE_LIMIT}")
         if version < SCHEMA_VERSION:
             _migrate(connection, path)
+        elif writable:
+            _check_writable(connection)
     except sqlite3.Error as exc:
-        raise _unusable(path, f"it cannot be read or written ({exc})") from None
+        if exc.sqlite_errorname.startswith("SQLITE_READONLY"):
+            why = "this process may not write it, or its folder (SQLite keeps its -wal and -shm files there)"
+            raise unusable(path, f"it is read-only: {why} ({exc})") from None
+        raise unusable(path, f"it cannot be read or written ({exc})") from None
+
+
+def _check_writable(connection: sqlite3.Connection) -> None:
+    """Fail now, not at the first write, when SQLite opened the file read-only.
+
+    ``BEGIN IMMEDIATE`` alone is no test (on a read-only file it starts a read
+    transaction); a statement that writes no row still asks for write access.
+    """
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        connection.execute("DELETE FROM sessions WHERE 0")
+    finally:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
 
 
 def _read_version(connection: sqlite3.Connection, path: str) -> int:
@@ -156,9 +404,9 @@ def _read_version(connection: sqlite3.Connection, path: str) -> int:
         application = int(connection.execute("PRAGMA application_id").fetchone()[0])
         objects = int(connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
     except sqlite3.DatabaseError as exc:
-        raise _unusable(path, f"it is not a SQLite database, or it is damaged ({exc})") from None
+        raise unusable(path, f"it is not a SQLite database, or it is damaged ({exc})") from None
     if application != APPLICATION_ID and (application != 0 or objects or version):
-        raise _unusable(path, "it is a SQLite database of another program, not a SimuTrador session store")
+        raise unusable(path, "it is a SQLite database of another program, not a SimuTrador session store")
     _check_not_newer(path, version)
     return version
 
@@ -193,9 +441,14 @@ def _migrate(connection: sqlite3.Connection, path: str) -> None:
         logger.info("migrated the session store %s from schema version %d to %d", path, version, SCHEMA_VERSION)
 
 
-def _unusable(path: str, why: str) -> SimutradorError:
+def unusable(path: str, why: str) -> SimutradorError:
+    """The ``VALIDATION_FAILED`` error for a file that cannot be opened as a store, saying `why`."""
     return SimutradorError(
         ErrorCode.VALIDATION_FAILED,
         f"cannot use {path} as a session store: {why}",
         {"fields": ["store"], "path": path},
     )
+
+
+if sys.platform != "win32":
+    os.register_at_fork(after_in_child=_forget_inherited_locks)

@@ -22,8 +22,18 @@ them).
 The store is thread-safe by its own lock (one connection, ``check_same_thread=False``);
 the session manager already serializes its calls. One process owns a file at a time:
 the live-session and hourly limits are enforced by that process's manager, and the
-sessions it has read are not re-read (another process may read the file, or manage
-its API keys, but must not change sessions while the owner runs).
+sessions it has read are not re-read. So a store takes an exclusive lock on the file
+for its life (`simutrador.storage.schema.acquire_lock`), and a second store on the
+same file, in any process, is refused at once. A *shared* store
+(``SqliteStore(path, shared=True)``) takes no lock: it reads everything and manages
+API keys beside a running owner (the owner reads keys from the file at every check),
+and refuses to change sessions, results, creation times or the journal.
+
+Nothing is ever made over a file that is not a store: an existing non-empty file
+that is not a SQLite database, or is another program's, is refused untouched.
+A failure while running (a full disk, an I/O error, a damaged page) rolls the
+transaction back and raises ``STORAGE_FAILED`` naming the file; the store stays
+usable, and what was committed before stays committed.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ import logging
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Generator, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -48,7 +59,16 @@ from simutrador.settings import Plan
 from simutrador.simulation.results import SimulationResult
 from simutrador.storage.apikeys import ApiKey, check_key_owner, key_id_of, new_key, secret_matches, split_key
 from simutrador.storage.journal import JournalEntry
-from simutrador.storage.schema import open_database
+from simutrador.storage.schema import (
+    StoreLock,
+    acquire_lock,
+    check_file,
+    check_synchronous,
+    file_in_use,
+    file_released,
+    open_database,
+    unusable,
+)
 
 __all__ = ["SqliteStore"]
 
@@ -79,22 +99,39 @@ def _session(body: str) -> Session:
     return session_from_wire(json.loads(body))
 
 
+def _release(connection: sqlite3.Connection, file: tuple[int, int] | None, lock: StoreLock | None) -> None:
+    """Close the connection, then let another process take the file (also when a store is dropped unclosed)."""
+    try:
+        connection.close()
+    finally:
+        file_released(file)
+        if lock is not None:
+            lock.release()
+
+
 class SqliteStore:
     """A durable `simutrador.storage.base.SessionStore` in a SQLite file (thread-safe).
 
     Args:
         path: The database file; created (with its schema) when missing. Its
-            directory must exist.
+            directory must exist and be writable (SQLite keeps ``-wal`` and ``-shm``
+            files beside it, and the store its ``.lock`` file).
         synchronous: ``"normal"`` (default: a committed write survives the process
             being killed) or ``"full"`` (it also survives a power loss; slower writes).
         clock: The time API keys are stamped with.
+        shared: Open beside the file's owner instead of owning it: no lock is taken;
+            everything can be read and API keys added and revoked, but sessions,
+            results, creation times and the journal cannot be changed (such writes
+            raise ``INTERNAL_ERROR``). For key management while a server runs.
 
     Raises:
         SimutradorError: ``VALIDATION_FAILED`` naming the file when it cannot be
-            used: unreadable, not a SQLite database, another program's, or written
-            by a newer SimuTrador (then left untouched).
+            used: another process (or another store in this one) owns it; it cannot be
+            read or (unless `shared`) written; it is not a SQLite database, is another
+            program's, or was written by a newer SimuTrador (then left untouched).
 
-    Use it as a context manager, or call `close`, to release the file.
+    Use it as a context manager, or call `close`, to release the file (a store dropped
+    without being closed releases it when it is garbage-collected).
 
     Example:
         >>> import tempfile, pathlib
@@ -111,16 +148,41 @@ class SqliteStore:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, synchronous: str = "normal", clock: Clock = system_clock
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "normal",
+        clock: Clock = system_clock,
+        shared: bool = False,
     ) -> None:
         self._path = os.fspath(path)
+        self._synchronous = check_synchronous(synchronous)
         self._clock = clock
+        self._shared = shared
         self._lock = threading.RLock()  # held around a transaction and the cache update after it
-        self._connection: sqlite3.Connection | None = open_database(self._path, synchronous=synchronous)
         self._deleted = 0
         self._cache: dict[str, dict[str, Session]] = {}
-        with self._reading() as db:
-            rows = db.execute("SELECT user_id, session_id FROM sessions WHERE state = ?", (_RUNNING,)).fetchall()
+        check_file(self._path)  # before the lock file is made beside a file that is not ours
+        owner = None if shared else acquire_lock(self._path)
+        try:
+            connection = open_database(self._path, synchronous=self._synchronous, writable=not shared)
+            file = None
+            try:
+                file = file_in_use(self._path)
+                rows = connection.execute(
+                    "SELECT user_id, session_id FROM sessions WHERE state = ?", (_RUNNING,)
+                ).fetchall()
+            except BaseException as exc:
+                _release(connection, file, None)
+                if isinstance(exc, sqlite3.Error):
+                    raise unusable(self._path, f"it cannot be read, or it is damaged ({exc})") from None
+                raise
+        except BaseException:
+            if owner is not None:
+                owner.release()
+            raise
+        self._connection: sqlite3.Connection | None = connection
+        self._release = weakref.finalize(self, _release, connection, file, owner)
         self._interrupted: set[tuple[str, str]] = {(str(u), str(s)) for u, s in rows}
 
     @property
@@ -128,12 +190,21 @@ class SqliteStore:
         """The database file."""
         return self._path
 
+    @property
+    def synchronous(self) -> str:
+        """``"normal"`` or ``"full"``: what a committed write survives (see the class)."""
+        return self._synchronous
+
+    @property
+    def shared(self) -> bool:
+        """Whether this store was opened beside the file's owner (key management), not as its owner."""
+        return self._shared
+
     def close(self) -> None:
-        """Release the file (every write is already committed); later calls fail. Idempotent."""
+        """Release the file and its lock (every write is already committed); later calls fail. Idempotent."""
         with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+            self._connection = None
+            self._release()
 
     def __enter__(self) -> SqliteStore:
         return self
@@ -144,7 +215,7 @@ class SqliteStore:
         self.close()
 
     def __repr__(self) -> str:
-        return f"SqliteStore({self._path!r})"
+        return f"SqliteStore({self._path!r}, shared=True)" if self._shared else f"SqliteStore({self._path!r})"
 
     # -- sessions ---------------------------------------------------------------------
 
@@ -281,7 +352,7 @@ class SqliteStore:
         """
         checked = check_key_owner(user_id, plan)
         made = new_key()
-        with self._writing() as db:
+        with self._writing(keys=True) as db:
             db.execute(
                 "INSERT INTO api_keys (key_id, user_id, plan, salt, digest, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (made.key_id, user_id, checked.value, made.salt, made.digest, _micros(self._clock())),
@@ -330,7 +401,7 @@ class SqliteStore:
         found = key_id_of(key_id)
         if found is None:
             return False
-        with self._writing() as db:
+        with self._writing(keys=True) as db:
             changed = db.execute(
                 "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
                 (_micros(self._clock()), found),
@@ -365,20 +436,37 @@ class SqliteStore:
                 raise self._failed(exc) from exc
 
     @contextlib.contextmanager
-    def _writing(self) -> Generator[sqlite3.Connection]:
-        """One transaction, committed before the block's caller returns (rolled back on any error)."""
+    def _writing(self, *, keys: bool = False) -> Generator[sqlite3.Connection]:
+        """One transaction, committed before the block's caller returns (rolled back on any error).
+
+        Only API key writes (`keys`) are allowed in a shared store.
+        """
         with self._lock:
             db = self._open_connection()
+            if self._shared and not keys:
+                raise SimutradorError(
+                    ErrorCode.INTERNAL_ERROR,
+                    f"the session store {self._path} is open shared (beside its owner): "
+                    "it manages API keys but cannot change sessions, results or journals",
+                    {"path": self._path},
+                )
             try:
                 db.execute("BEGIN IMMEDIATE")
                 yield db
                 db.execute("COMMIT")
             except BaseException as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
+                self._roll_back(db)
                 if isinstance(exc, sqlite3.Error):
                     raise self._failed(exc) from exc
                 raise
+
+    def _roll_back(self, db: sqlite3.Connection) -> None:
+        """Undo the open transaction, if SQLite has not already (a failed rollback is logged, not raised)."""
+        if db.in_transaction:
+            try:
+                db.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                logger.error("the session store %s could not roll back: %s", self._path, exc)
 
     def _owned(self, db: sqlite3.Connection, user_id: str) -> dict[str, Session]:
         """`user_id`'s sessions, read from the file once, then kept in step by `save` and `remove`."""

@@ -148,6 +148,9 @@ def test_engine_open_is_a_store_on_a_file(path: Path, clock: ManualClock) -> Non
     engine = Engine.open(path, synchronous="full", clock=clock, id_factory=SequentialIds())
     session = engine.create_session("alice", **SPY)
     assert session.session_id == "session-1"
+    held = expect_error(ErrorCode.VALIDATION_FAILED, lambda: Engine.open(path, clock=clock))
+    assert "already has it open" in held.message  # the file stays open (and owned) for the engine's life
+    del engine  # a dropped engine's store lets the file go
     reopened = Engine.open(path, clock=clock)
     assert reopened.get_session("alice", "session-1") == session
     expect_error(ErrorCode.VALIDATION_FAILED, lambda: Engine.open(path, synchronous="sometimes"))
