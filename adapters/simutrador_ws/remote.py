@@ -48,7 +48,9 @@ from simutrador.simulation import (
     SimulationResult,
     StrategyContext,
     Tick,
+    field_values,
     invalid_order,
+    not_a_session_symbol,
     stage_of,
     strategy_callbacks,
 )
@@ -93,7 +95,6 @@ class Reconnection:
 
 
 _ZERO: Final = Decimal(0)
-_FIELDS: Final = ("open", "high", "low", "close", "volume")
 
 
 class Transport(Protocol):
@@ -239,27 +240,13 @@ class RemoteBook:
     @property
     def has_working_orders(self) -> bool:
         """Whether any order is working (as the server's simulator counts them)."""
-        return any(
-            order.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED) for order in self._orders.values()
-        )
+        return any(order.is_open for order in self._orders.values())
 
     def submit(self, request: OrderRequest) -> list[Event]:
         """Hold an order for the next batch; the provisional acceptance (its id is the embedded one)."""
         order_id = request.order_id or f"o-{self._next_order}"
         self._next_order += 1
-        held = OrderRequest(
-            symbol=request.symbol,
-            side=request.side,
-            quantity=request.quantity,
-            limit_price=request.limit_price,
-            stop_price=request.stop_price,
-            time_in_force=request.time_in_force,
-            expire_at=request.expire_at,
-            stop_loss=request.stop_loss,
-            take_profit=request.take_profit,
-            order_id=order_id,
-        )
-        self.outbox.append(held)
+        self.outbox.append(attrs.evolve(request, order_id=order_id))
         order = Order(
             order_id=order_id,
             symbol=request.symbol,
@@ -287,7 +274,7 @@ class RemoteBook:
         order = self._orders.get(order_id)
         if order is None:
             raise invalid_order(f"no order {order_id!r} to cancel", order_id=order_id)
-        if order.status not in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED):
+        if not order.is_open:
             raise invalid_order(
                 f"order {order_id} is {order.status.value} and can no longer be canceled",
                 order_id=order_id,
@@ -298,7 +285,7 @@ class RemoteBook:
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Working orders, optionally of one symbol (symbols in session order)."""
-        working = [o for o in self._orders.values() if o.status in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)]
+        working = [o for o in self._orders.values() if o.is_open]
         if symbol is not None:
             return [o for o in working if o.symbol == symbol]
         rank = {s: i for i, s in enumerate(self._symbols)}
@@ -330,12 +317,7 @@ class RemoteBook:
         Raises:
             SimutradorError: ``VALIDATION_FAILED`` for an unknown symbol or field.
         """
-        bars = self.bars(symbol, length)
-        if field not in _FIELDS:
-            raise SimutradorError(
-                ErrorCode.VALIDATION_FAILED, f"field must be open, high, low, close or volume, not {field!r}"
-            )
-        return [getattr(bar, field) for bar in bars]
+        return field_values(self.bars(symbol, length), field)
 
     def bars(self, symbol: str, length: int | None = None) -> tuple[Bar, ...]:
         """`symbol`'s bars up to the current tick (warmup included), the last `length` of them.
@@ -345,10 +327,7 @@ class RemoteBook:
         """
         series = self._bars.get(symbol)
         if series is None:
-            raise SimutradorError(
-                ErrorCode.VALIDATION_FAILED,
-                f"{symbol!r} is not one of this session's symbols ({', '.join(self._symbols)})",
-            )
+            raise not_a_session_symbol(symbol, self._symbols)
         start = 0 if length is None else max(0, len(series) - length)
         return tuple(series[start:])
 

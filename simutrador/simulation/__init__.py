@@ -36,6 +36,8 @@ from simutrador.simulation.runner import StrategyContext as StrategyContext
 from simutrador.simulation.runner import stage_of as stage_of
 from simutrador.simulation.runner import strategy_callbacks as strategy_callbacks
 from simutrador.simulation.simulator import Simulator as Simulator
+from simutrador.simulation.simulator import field_values as field_values
+from simutrador.simulation.simulator import not_a_session_symbol as not_a_session_symbol
 
 __all__ = [
     "Book",
@@ -63,7 +65,9 @@ __all__ = [
     "TickAdvanced",
     "TimeInForce",
     "SimulationResult",
+    "field_values",
     "invalid_order",
+    "not_a_session_symbol",
     "stage_of",
     "strategy_callbacks",
 ]

@@ -494,19 +494,11 @@ class SimulationHandle:
         """Process one tick and return it; None when the simulation has completed."""
         if self.done:
             return None
-        self.resume()
         pending, self.ctx.pending = self.ctx.pending, []  # what was sent since the last tick
         self.fills.extend(event.fill for event in pending if type(event) is OrderFilled)  # fills at the close
-        events = self._simulator.advance()
-        if self._check is not None and not self._simulator.sequence_id & 1023:
-            self._check(self._simulator.sequence_id)
-        for event in events:
-            if type(event) is OrderFilled:
-                self.fills.append(event.fill)
-            elif type(event) is TickAdvanced:
+        for event in self.advance():
+            if type(event) is TickAdvanced:
                 return event.tick
-            elif type(event) is SimulationCompleted and self._on_done is not None:
-                self._on_done(event.result)
         return None
 
     def run_to_end(self) -> SimulationResult:

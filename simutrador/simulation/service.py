@@ -113,13 +113,17 @@ class SimulationService:
 
     def start(self, user_id: str, session_id: str) -> SimulationHandle:
         """Start the session and hand back a step handle over its simulator."""
-        simulator = self._start(user_id, session_id)
+        return self._handle(user_id, session_id, self._start(user_id, session_id), paused=False)
+
+    def _handle(self, user_id: str, session_id: str, simulator: Simulator, *, paused: bool) -> SimulationHandle:
+        """A step handle whose pauses, resumes and end are the session's state events."""
         return SimulationHandle(
             simulator,
             on_done=lambda result: self._sessions.finish(user_id, session_id, result),
             on_pause=lambda: self._sessions.apply_event(user_id, session_id, SessionEvent.PAUSE),
             on_resume=lambda: self._sessions.apply_event(user_id, session_id, SessionEvent.RESUME),
             check=self._deadline(user_id, session_id),
+            paused=paused,
         )
 
     def restore(self, user_id: str, session_id: str, commands: Sequence[JournalEntry], until: int) -> SimulationHandle:
@@ -169,14 +173,7 @@ class SimulationService:
                 with contextlib.suppress(SimutradorError):
                     simulator.cancel(str(entry.body["order_id"]))
         _advance_to(simulator, until)
-        return SimulationHandle(
-            simulator,
-            on_done=lambda result: self._sessions.finish(user_id, session_id, result),
-            on_pause=lambda: self._sessions.apply_event(user_id, session_id, SessionEvent.PAUSE),
-            on_resume=lambda: self._sessions.apply_event(user_id, session_id, SessionEvent.RESUME),
-            check=self._deadline(user_id, session_id),
-            paused=True,
-        )
+        return self._handle(user_id, session_id, simulator, paused=True)
 
     def fail(self, user_id: str, session_id: str, exc: BaseException) -> None:
         """Mark a started session ERROR with `exc`'s summary (a driver outside `run` gave up on it)."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import ROUND_FLOOR, Decimal
 from functools import cache
@@ -80,6 +80,26 @@ _new: Final = cast("Callable[[type[Any], tuple[Any, ...]], Any]", tuple.__new__)
 
 
 @cache
+def field_values(bars: Sequence[Bar], field: str) -> list[Decimal]:
+    """`field` (open, high, low, close or volume) of each of `bars`.
+
+    Raises:
+        SimutradorError: ``VALIDATION_FAILED`` for another field.
+    """
+    if field not in ("open", "high", "low", "close", "volume"):
+        raise SimutradorError(
+            ErrorCode.VALIDATION_FAILED, f"field must be open, high, low, close or volume, not {field!r}"
+        )
+    return [getattr(bar, field) for bar in bars]
+
+
+def not_a_session_symbol(symbol: str, symbols: Sequence[str]) -> SimutradorError:
+    """The error for asking the bars of a symbol the session does not have."""
+    return SimutradorError(
+        ErrorCode.VALIDATION_FAILED, f"{symbol!r} is not one of this session's symbols ({', '.join(symbols)})"
+    )
+
+
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
@@ -199,12 +219,7 @@ class Simulator:
             SimutradorError: ``INVALID_ORDER`` is not right here; ``VALIDATION_FAILED``
                 for an unknown symbol or field.
         """
-        bars = self.bars(symbol, length)
-        if field not in ("open", "high", "low", "close", "volume"):
-            raise SimutradorError(
-                ErrorCode.VALIDATION_FAILED, f"field must be open, high, low, close or volume, not {field!r}"
-            )
-        return [getattr(bar, field) for bar in bars]
+        return field_values(self.bars(symbol, length), field)
 
     def bars(self, symbol: str, length: int | None = None) -> tuple[Bar, ...]:
         """`symbol`'s bars up to the current tick (warmup included), the last `length` of them.
@@ -214,10 +229,7 @@ class Simulator:
         """
         series = self._series.get(symbol)
         if series is None:
-            raise SimutradorError(
-                ErrorCode.VALIDATION_FAILED,
-                f"{symbol!r} is not one of this session's symbols ({', '.join(self.feed.symbols)})",
-            )
+            raise not_a_session_symbol(symbol, self.feed.symbols)
         end = self._last[symbol] + 1
         start = 0 if length is None else max(0, end - length)
         return series[start:end]
