@@ -13,7 +13,7 @@ from pathlib import Path
 import attrs
 import trio
 
-from simutrador_bench import inprocess, remote_simulation, simulation, sweeps, wire
+from simutrador_bench import durability, inprocess, remote_simulation, simulation, sweeps, wire
 from simutrador_bench.report import Report, Result, percentile
 from simutrador_bench.serverproc import raise_open_files_limit
 
@@ -53,6 +53,7 @@ class Profile:
         remote_clients: Concurrent remote simulations (the figure is for 100).
         remote_concurrent_ticks: Ticks of each concurrent remote simulation (the concurrent loads
             take ``rounds`` turns with as many echo connections).
+        durable: Sizes of the ``durability`` step (`simutrador_bench.durability.Sizes`).
     """
 
     name: str
@@ -76,6 +77,7 @@ class Profile:
     remote_rounds: int = 4
     remote_clients: int = 100
     remote_concurrent_ticks: int = 200
+    durable: durability.Sizes = durability.FULL
 
 
 QUICK = Profile(
@@ -99,6 +101,7 @@ QUICK = Profile(
     remote_rounds=2,
     remote_clients=100,
     remote_concurrent_ticks=30,
+    durable=durability.QUICK,
 )
 """Shorter windows, memory per session at 1,000 and 10,000 only, 20,000 1-minute bars: about a minute on 2 cores."""
 
@@ -447,6 +450,11 @@ def _remote_simulation(profile: Profile, progress: Progress) -> list[Result]:
     )
 
 
+def _durability(profile: Profile, progress: Progress) -> list[Result]:
+    raise_open_files_limit()
+    return durability.measure(profile.durable, progress)
+
+
 def _sweeps(profile: Profile, progress: Progress) -> list[Result]:
     executors = ["processes", "ray"] if sweeps.ray_available() and profile.name != "quick" else ["processes"]
     progress("serial baseline")
@@ -494,6 +502,12 @@ STEPS: tuple[Step, ...] = (
         "remote.simulation",
         "simulations over WebSocket: lockstep vs a tick-sized echo, bars, window, SDK, 100 at once",
         _remote_simulation,
+    ),
+    Step(
+        "durability",
+        "durable store: lockstep overhead, journal commit latency, recovery of a 1M-bar session, "
+        "create_session, store size",
+        _durability,
     ),
     Step("sweep", "sweeps: runs/s of a 100-run grid by executor and workers, start costs", _sweeps),
 )

@@ -1,9 +1,9 @@
 """The server side of the over-the-wire benchmarks, run as its own process.
 
-``python -m simutrador_bench.serverproc simutrador|defaults|echo [--max-seconds S] [--profile FILE]``
-listens on a free port of 127.0.0.1, prints ``PORT <n>`` on stdout, and serves until
-its stdin closes (the benchmark process ended, however it ended) or ``--max-seconds``
-pass, so it always stops by itself.
+``python -m simutrador_bench.serverproc simutrador|defaults|echo [--max-seconds S] [--profile FILE]
+[--store memory|FILE] [--synchronous normal|full]`` listens on a free port of 127.0.0.1,
+prints ``PORT <n>`` on stdout, and serves until its stdin closes (the benchmark process
+ended, however it ended) or ``--max-seconds`` pass, so it always stops by itself.
 
 ``simutrador`` is the real `SimutradorServer` over an `Engine` on the sample catalog,
 with per-user and per-connection limits lifted so only speed is measured; the JWT
@@ -11,11 +11,17 @@ secret comes from ``SIMUTRADOR_BENCH_SECRET``. ``defaults`` is the same server w
 production `ServerSettings` (every abuse limit at its default, or as ``SIMUTRADOR_*``
 variables set it: the hostile loads of `simutrador_bench.hostile`). ``echo`` is a bare
 trio-websocket server that sends every message back: the baseline.
+
+The SimuTrador servers keep sessions in memory unless ``--store`` names a SQLite file:
+then, as ``simutrador serve --store FILE`` does, sessions live in a `SqliteStore`
+(``--synchronous`` sets its durability) and every simulation command goes through the
+command journal before it is answered (`simutrador_bench.durable_remote` compares the two).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import os
 import resource
@@ -31,12 +37,21 @@ from simutrador_ws.auth import TokenVerifier
 from simutrador_ws.server import SimutradorServer, tune_garbage_collector
 from simutrador_ws.settings import AuthSettings, ServerSettings, load_server_settings
 
-from simutrador import Engine, EngineSettings, Plan, PlanLimits
+from simutrador import Engine, EngineSettings, Plan, PlanLimits, SqliteStore
 from simutrador_bench.inprocess import unlimited_settings
 
-__all__ = ["BENCH_SERVER_SETTINGS", "SECRET_VARIABLE", "bench_engine_settings", "main", "raise_open_files_limit"]
+__all__ = [
+    "BENCH_SERVER_SETTINGS",
+    "MEMORY",
+    "SECRET_VARIABLE",
+    "bench_engine_settings",
+    "main",
+    "raise_open_files_limit",
+]
 
 SECRET_VARIABLE = "SIMUTRADOR_BENCH_SECRET"  # noqa: S105 - the name of the variable, not a secret
+MEMORY = "memory"
+"""The ``--store`` that keeps sessions in memory (the default), as ``simutrador serve --store memory``."""
 
 BENCH_SERVER_SETTINGS = ServerSettings(
     host="127.0.0.1",
@@ -93,18 +108,26 @@ def _announce(port: int) -> None:
     sys.stdout.flush()
 
 
-async def _serve_simutrador(max_seconds: float, settings: ServerSettings = BENCH_SERVER_SETTINGS) -> None:
+async def _serve_simutrador(
+    max_seconds: float,
+    settings: ServerSettings = BENCH_SERVER_SETTINGS,
+    *,
+    store: str = MEMORY,
+    synchronous: str = "normal",
+) -> None:
     secret = os.environ[SECRET_VARIABLE]
-    engine = Engine(bench_engine_settings())
-    server = SimutradorServer(engine, settings, TokenVerifier(AuthSettings(jwt_secret=secret)))
-    tune_garbage_collector(settings)  # as `simutrador serve` does
-    async with trio.open_nursery() as nursery:
-        await nursery.start(server.serve)
-        assert server.port is not None
-        _announce(server.port)
-        with trio.move_on_after(max_seconds):
-            await _until_stdin_closes()
-        server.shutdown()
+    with contextlib.ExitStack() as stack:
+        sessions = None if store == MEMORY else stack.enter_context(SqliteStore(store, synchronous=synchronous))
+        engine = Engine(bench_engine_settings(), store=sessions)
+        server = SimutradorServer(engine, settings, TokenVerifier(AuthSettings(jwt_secret=secret)))
+        tune_garbage_collector(settings)  # as `simutrador serve` does
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.serve)
+            assert server.port is not None
+            _announce(server.port)
+            with trio.move_on_after(max_seconds):
+                await _until_stdin_closes()
+            server.shutdown()
 
 
 async def _echo(request: trio_websocket.WebSocketRequest) -> None:
@@ -137,11 +160,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("kind", choices=["simutrador", "defaults", "echo"])
     parser.add_argument("--max-seconds", type=float, default=600.0)
     parser.add_argument("--profile", default=None, help="write a cProfile of the whole run here")
+    parser.add_argument("--store", default=MEMORY, help="'memory' (default) or a SQLite file for the sessions")
+    parser.add_argument("--synchronous", choices=["normal", "full"], default="normal", help="of the SQLite store")
     args = parser.parse_args(argv)
     raise_open_files_limit()
+    stored = partial(_serve_simutrador, store=args.store, synchronous=args.synchronous)
     serve = {
-        "simutrador": _serve_simutrador,
-        "defaults": partial(_serve_simutrador, settings=_default_settings()),
+        "simutrador": stored,
+        "defaults": partial(stored, settings=_default_settings()),
         "echo": _serve_echo,
     }[args.kind]
     if args.profile:

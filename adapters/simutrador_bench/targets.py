@@ -358,6 +358,78 @@ SPECS: Final[dict[str, Spec]] = _specs(
         higher_is_better=True,
     ),
     Spec(key="remote.concurrent.vs_echo", title="… aggregate rate as % of the echo's", unit="%", higher_is_better=True),
+    *(
+        spec
+        for workload, what in (
+            ("nothing", "do-nothing"),
+            ("trading", "a one-order batch every 5 ticks, batch_ack awaited"),
+        )
+        for spec in (
+            Spec(
+                key=f"durable.{workload}.memory",
+                title=f"remote lockstep, {what}, server with sessions in memory (baseline)",
+                unit="ticks/s",
+                higher_is_better=True,
+            ),
+            Spec(
+                key=f"durable.{workload}.sqlite",
+                title="… the same, server with the SQLite store and the command journal",
+                unit="ticks/s",
+                higher_is_better=True,
+            ),
+            Spec(
+                key=f"durable.{workload}.vs_memory",
+                title="… SQLite's rate as % of memory's (100 - the durable store's overhead)",
+                unit="%",
+                target="≥ 90 % (overhead ≤ 10 %)",
+                limit=90,
+                higher_is_better=True,
+                zero_errors=True,
+            ),
+        )
+    ),
+    *(
+        Spec(
+            key=f"durable.commit.{synchronous}.{in_flight}",
+            title=f"journal: append to commit, synchronous {synchronous.upper()}, {in_flight} in flight",
+            unit="µs",
+        )
+        for synchronous in ("normal", "full")
+        for in_flight in (1, 10, 100)
+    ),
+    Spec(
+        key="durable.recover",
+        title="recovery of a 1M-bar session: store and engine opened, journal read, restore_simulation",
+        unit="s",
+        target="≤ 5 s",
+        limit=5,
+        zero_errors=True,
+    ),
+    Spec(key="durable.recover.data", title="… of which loading its bars (the embedded sample's generator)", unit="s"),
+    Spec(key="durable.recover.replay", title="… restore_simulation with the bars loaded: the replay alone", unit="s"),
+    Spec(key="durable.create.memory.1", title="create_session over WebSocket, 1 client, memory store", unit="ms"),
+    Spec(key="durable.create.sqlite.1", title="… SQLite store", unit="ms"),
+    Spec(
+        key="durable.create.vs_memory.1",
+        title="… SQLite's round-trip rate as % of memory's (median ÷ median)",
+        unit="%",
+        higher_is_better=True,
+    ),
+    Spec(
+        key="durable.create.memory.100",
+        title="create_session round trips/s, 100 clients, memory store",
+        unit="/s",
+        higher_is_better=True,
+    ),
+    Spec(key="durable.create.sqlite.100", title="… SQLite store", unit="/s", higher_is_better=True),
+    Spec(key="durable.create.vs_memory.100", title="… SQLite's rate as % of memory's", unit="%", higher_is_better=True),
+    Spec(key="durable.store.largest", title="SQLite store holding 100,000 sessions (WAL included)", unit="MiB"),
+    Spec(
+        key="durable.store.empty",
+        title="… once every session was deleted or expired and cleaned up (WAL included)",
+        unit="MiB",
+    ),
+    Spec(key="durable.store.closed", title="… after closing (WAL checkpointed)", unit="B"),
     Spec(key="sweep.serial", title="sweep: a 100-run grid, serial (baseline)", unit="runs/s", higher_is_better=True),
     *(
         Spec(

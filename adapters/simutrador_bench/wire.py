@@ -36,7 +36,7 @@ from simutrador_ws.envelope import decode, encode_message
 from simutrador_ws.settings import AuthSettings
 
 from simutrador import Plan, SimutradorError
-from simutrador_bench.serverproc import SECRET_VARIABLE
+from simutrador_bench.serverproc import MEMORY, SECRET_VARIABLE
 
 __all__ = [
     "CREATE_MESSAGE",
@@ -85,6 +85,8 @@ class ServerProcess:
     port: int
     process: subprocess.Popen[bytes]
     auth: AuthSettings
+    store: str = MEMORY
+    """Where a SimuTrador server keeps sessions: ``memory`` or its SQLite file."""
 
     @property
     def pid(self) -> int:
@@ -156,18 +158,31 @@ def lazy_garbage_collector(threshold: int = 20_000) -> Iterator[None]:
 
 
 @contextmanager
-def server_process(kind: Kind, *, max_seconds: float = 600, profile: str | None = None) -> Iterator[ServerProcess]:
-    """Start a benchmark server (see `simutrador_bench.serverproc`) and stop it on exit."""
+def server_process(
+    kind: Kind,
+    *,
+    max_seconds: float = 600,
+    profile: str | None = None,
+    store: str = MEMORY,
+    synchronous: str = "normal",
+) -> Iterator[ServerProcess]:
+    """Start a benchmark server (see `simutrador_bench.serverproc`) and stop it on exit.
+
+    A SimuTrador server keeps its sessions in memory, or in the SQLite file `store`
+    (with `synchronous`), journaling its simulations as ``simutrador serve`` does.
+    """
     auth = AuthSettings(jwt_secret=generate_secret())
     command = [sys.executable, "-m", "simutrador_bench.serverproc", kind, "--max-seconds", str(max_seconds)]
     if profile:
         command += ["--profile", profile]
+    if store != MEMORY:
+        command += ["--store", store, "--synchronous", synchronous]
     env = {**os.environ, SECRET_VARIABLE: auth.jwt_secret}
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)  # noqa: S603 - our own module
     assert process.stdin is not None
     assert process.stdout is not None
     try:
-        yield ServerProcess(kind, _read_port(process.stdout, timeout=60), process, auth)
+        yield ServerProcess(kind, _read_port(process.stdout, timeout=60), process, auth, store)
     finally:
         process.stdin.close()
         try:
