@@ -227,18 +227,42 @@ class Engine:
         """
         return self._simulations.run(user_id, session_id, strategy, progress)
 
-    def start_simulation(self, user_id: str, session_id: str) -> SimulationHandle:
+    def start_simulation(self, user_id: str, session_id: str, *, deferred_finish: bool = False) -> SimulationHandle:
         """Start a READY session's simulation and return a step handle over it.
 
         Iterate the handle for ticks; between them submit (``handle.buy``,
         ``handle.sell``, ``handle.ctx``), cancel and read the account; ``pause()``
         and iterate again to resume; ``handle.result`` once done (the session is then
         COMPLETED).
+
+        Args:
+            user_id: The owner.
+            session_id: A READY session.
+            deferred_finish: Do not record the result when the last tick is processed:
+                the caller calls `finish_simulation` itself (a server does it on a
+                worker thread, since a long run's result takes a while to store).
         """
-        return self._simulations.start(user_id, session_id)
+        return self._simulations.start(user_id, session_id, deferred_finish=deferred_finish)
+
+    def finish_simulation(self, user_id: str, session_id: str, result: SimulationResult) -> None:
+        """Record the result of a simulation started with ``deferred_finish`` (the session goes COMPLETED).
+
+        Thread-safe; the result is written outside the session lock.
+
+        Raises:
+            SimutradorError: ``SESSION_NOT_FOUND`` (deleted or expired meanwhile);
+                ``INVALID_STATE_TRANSITION``; ``STORAGE_FAILED``.
+        """
+        self._simulations.finish(user_id, session_id, result)
 
     def restore_simulation(
-        self, user_id: str, session_id: str, commands: Sequence[JournalEntry], *, until: int
+        self,
+        user_id: str,
+        session_id: str,
+        commands: Sequence[JournalEntry],
+        *,
+        until: int,
+        deferred_finish: bool = False,
     ) -> SimulationHandle:
         """Rebuild an interrupted (PAUSED) session's simulation from its command journal, paused at tick `until`.
 
@@ -253,7 +277,7 @@ class Engine:
                 started; ``VALIDATION_FAILED`` for a tick before the journal's last
                 command or past the end.
         """
-        return self._simulations.restore(user_id, session_id, commands, until)
+        return self._simulations.restore(user_id, session_id, commands, until, deferred_finish=deferred_finish)
 
     @property
     def store(self) -> SessionStore:

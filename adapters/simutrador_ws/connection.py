@@ -80,6 +80,9 @@ class Connection:
         journal: Queues simulation journal entries and returns their ticket (a
             durable server's writer thread); the server sends what answers a
             journaled command only once its ticket is committed.
+        deferred_finish: Simulations leave their results for the server to record on a
+            worker thread (`SimulationDesk.take_finishing`); otherwise a run records
+            its result when its last tick is processed, inside `receive`.
     """
 
     __slots__ = ("_context", "_credits", "_max_bytes", "_outgoing", "_routes", "_settings", "desk")
@@ -95,6 +98,7 @@ class Connection:
         simulations: SimulationRegistry | None = None,
         clock: Callable[[], float] = time.monotonic,
         journal: Callable[[Sequence[JournalEntry]], int] | None = None,
+        deferred_finish: bool = False,
     ) -> None:
         self._settings = settings = settings or ServerSettings()
         self._max_bytes = settings.max_message_bytes
@@ -113,6 +117,7 @@ class Connection:
             ),
             clock=clock,
             journal=journal,
+            deferred_finish=deferred_finish,
         )
         self._context = RouteContext(engine, identity, metrics if metrics is not None else Metrics(), self.desk)
         self._routes = routes

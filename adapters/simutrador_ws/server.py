@@ -52,6 +52,7 @@ from simutrador.storage import JournalWriter
 from simutrador_ws.admission import Admission, Ticket
 from simutrador_ws.auth import Identity, TokenVerifier
 from simutrador_ws.connection import Connection
+from simutrador_ws.dispatch import Push
 from simutrador_ws.envelope import CloseCode, encode_reply
 from simutrador_ws.metrics import Metrics
 from simutrador_ws.ratelimit import DebtBucket, KeyedLimiter, TokenBucket
@@ -212,6 +213,7 @@ class _ConnectionIO:
                 if failure is not None:
                     connection.outgoing()  # never acknowledge what was not committed
                     connection.push_all(connection.desk.fail_uncommitted(failure))
+            await self._finish_runs()
             credits = connection.take_credits()
             if credits:
                 bucket.grant(credits, most=self.server.settings.simulation_max_pending_ticks * 4)
@@ -220,6 +222,24 @@ class _ConnectionIO:
                 await self.flush()
             except trio_websocket.ConnectionClosed:
                 return
+
+    async def _finish_runs(self) -> None:
+        """Record the results of runs that just completed, on a worker thread, then queue their completion.
+
+        A long run's result takes a while to serialize and store; the event loop
+        serves everyone else meanwhile. If recording fails (the session deleted or
+        expired meanwhile, the store failing), the client gets that error instead.
+        """
+        engine = self.server.engine
+        for run in self.connection.desk.take_finishing():
+            assert run.finishing is not None
+            result, pushes = run.finishing
+            run.finishing = None
+            try:
+                await trio.to_thread.run_sync(engine.finish_simulation, run.user_id, run.session_id, result)
+            except SimutradorError as error:
+                pushes = [Push(type="session_error", data=error.to_dict() | {"session_id": run.session_id})]
+            self.connection.push_all(pushes)
 
     def _start_pumps(self) -> None:
         """Start a pump for each simulation streamed without flow control since the last message."""
@@ -234,6 +254,7 @@ class _ConnectionIO:
         desk = self.connection.desk
         while not run.finished and not run.paused and desk.runs.get(run.session_id) is run:
             self.connection.push_all(run.stream_step())
+            await self._finish_runs()
             await self._flush_or_close()
             await trio.sleep(interval)
 
@@ -537,6 +558,7 @@ class SimutradorServer:
                     simulations=self.simulations,
                     clock=trio.current_time,
                     journal=None if self.journal is None else self.journal.append,
+                    deferred_finish=True,
                 ),
             )
             self._connections.add(connection)

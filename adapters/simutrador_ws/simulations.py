@@ -352,6 +352,9 @@ class RemoteRun:
         clock: Seconds (trio's clock in the server) for the ack timeout and order rate.
         journal: Queues journal entries and returns their ticket (a durable server's
             `simutrador.storage.journal.JournalWriter`); None keeps no journal.
+        deferred_finish: The handle does not record the result itself: the run holds
+            it in `finishing` for the server to record (`Engine.finish_simulation`)
+            on a worker thread before sending the completion.
     """
 
     def __init__(
@@ -364,12 +367,15 @@ class RemoteRun:
         limits: SimulationLimits,
         clock: Callable[[], float] = time.monotonic,
         journal: Callable[[Sequence[JournalEntry]], int] | None = None,
+        deferred_finish: bool = False,
     ) -> None:
         self.engine = engine
         self._journal = journal
         self.ticket = 0  # the journal ticket the last command's answer waits for (0: nothing to wait for)
         self.owner: object | None = None  # the connection's desk driving it (None: nobody, after a disconnect)
         self._answered: dict[str, tuple[dict[str, Any], list[Push]]] = {}  # this tick's batches, by id
+        self.deferred_finish = deferred_finish
+        self.finishing: tuple[SimulationResult, list[Push]] | None = None  # recorded by the server, then sent
         self._last_advance: list[Push] = []  # what reaching the current tick caused (resent after a resume)
         self.user_id = user_id
         self.handle = handle
@@ -954,6 +960,12 @@ class RemoteRun:
     def _complete(self, result: SimulationResult) -> list[Push]:
         self.finished = True
         self.waiting_since = None
+        if self.deferred_finish:  # the server records the result on a worker thread, then sends these
+            self.finishing = (result, self._completion_pushes(result))
+            return []
+        return self._completion_pushes(result)
+
+    def _completion_pushes(self, result: SimulationResult) -> list[Push]:
         data = self.completion(result)
         out = [
             Push(
@@ -1079,6 +1091,7 @@ class SimulationDesk:
         clock: Seconds (trio's clock in the server).
         journal: Queues journal entries, returns their ticket (a durable server's
             writer); None keeps no journal (then a restart loses running simulations).
+        deferred_finish: Leave recording results to the server (see `RemoteRun`).
     """
 
     def __init__(
@@ -1090,9 +1103,11 @@ class SimulationDesk:
         *,
         clock: Callable[[], float] = time.monotonic,
         journal: Callable[[Sequence[JournalEntry]], int] | None = None,
+        deferred_finish: bool = False,
     ) -> None:
         self.engine = engine
         self.journal = journal
+        self.deferred_finish = deferred_finish
         self.user_id = user_id
         self.registry = registry
         self.limits = limits
@@ -1108,7 +1123,7 @@ class SimulationDesk:
             SimutradorError: ``SESSION_NOT_FOUND`` (another user's session included);
                 ``INVALID_STATE_TRANSITION`` unless READY.
         """
-        handle = self.engine.start_simulation(self.user_id, session_id)
+        handle = self.engine.start_simulation(self.user_id, session_id, deferred_finish=self.deferred_finish)
         run = self._new_run(handle, options)
         run.owner = self
         run.record_start()
@@ -1204,7 +1219,9 @@ class SimulationDesk:
         if isinstance(last_processed, bool) or not isinstance(last_processed, int):
             raise _invalid("last_processed_sequence_id", "must be a whole number")
         commands = [entry for entry in entries if entry.kind in ("batch", "cancel")]
-        handle = self.engine.restore_simulation(self.user_id, session_id, commands, until=last_processed)
+        handle = self.engine.restore_simulation(
+            self.user_id, session_id, commands, until=last_processed, deferred_finish=self.deferred_finish
+        )
         options = RunOptions(**dict(start.body["options"]))
         run = self._new_run(handle, options)
         run.paused, run.pause_reason = True, "restored after a restart"
@@ -1221,6 +1238,7 @@ class SimulationDesk:
             limits=self.limits,
             clock=self.clock,
             journal=self.journal,
+            deferred_finish=self.deferred_finish,
         )
 
     def _take(self, run: RemoteRun) -> None:
@@ -1244,6 +1262,10 @@ class SimulationDesk:
                 run.ticket = 0
                 self._waiting.append(run)
         return ticket
+
+    def take_finishing(self) -> list[RemoteRun]:
+        """Runs whose last tick was processed and whose result the server must now record."""
+        return [run for run in self.runs.values() if run.finishing is not None]
 
     def fail_uncommitted(self, error: SimutradorError) -> list[Push]:
         """The journal could not commit the last commands: their runs end in ERROR (what to tell the client).

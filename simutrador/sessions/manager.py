@@ -328,10 +328,19 @@ class SessionManager:
         retention = timedelta(minutes=self._settings.session.result_retention_minutes)
         with self._lock:
             session = self._find(user_id, session_id, now)
-            state = apply_event(session.state, SessionEvent.FINISH, session_id=session_id)
+            apply_event(session.state, SessionEvent.FINISH, session_id=session_id)  # refused before anything is kept
+        # written outside the lock: a long run's result takes a while to serialize and store, and
+        # other sessions' requests must not wait for it (stores make save_result safe on their own)
+        self._store.save_result(user_id, session_id, result)
+        with self._lock:
+            try:
+                session = self._find(user_id, session_id, now)
+                state = apply_event(session.state, SessionEvent.FINISH, session_id=session_id)
+            except SimutradorError:  # deleted, or moved on, meanwhile: keep no orphan result
+                self._store.remove(user_id, session_id)
+                raise
             updated = attrs.evolve(session, state=state, updated_at=now, expires_at=now + retention)
             self._store.save(updated)
-            self._store.save_result(user_id, session_id, result)
         return updated
 
     def get_result(self, user_id: str, session_id: str) -> SimulationResult:

@@ -111,22 +111,37 @@ class SimulationService:
         self._sessions.finish(user_id, session_id, result)
         return result
 
-    def start(self, user_id: str, session_id: str) -> SimulationHandle:
+    def start(self, user_id: str, session_id: str, *, deferred_finish: bool = False) -> SimulationHandle:
         """Start the session and hand back a step handle over its simulator."""
-        return self._handle(user_id, session_id, self._start(user_id, session_id), paused=False)
+        simulator = self._start(user_id, session_id)
+        return self._handle(user_id, session_id, simulator, paused=False, deferred_finish=deferred_finish)
 
-    def _handle(self, user_id: str, session_id: str, simulator: Simulator, *, paused: bool) -> SimulationHandle:
+    def finish(self, user_id: str, session_id: str, result: SimulationResult) -> None:
+        """Record a completed simulation's result (the session goes COMPLETED)."""
+        self._sessions.finish(user_id, session_id, result)
+
+    def _handle(
+        self, user_id: str, session_id: str, simulator: Simulator, *, paused: bool, deferred_finish: bool
+    ) -> SimulationHandle:
         """A step handle whose pauses, resumes and end are the session's state events."""
         return SimulationHandle(
             simulator,
-            on_done=lambda result: self._sessions.finish(user_id, session_id, result),
+            on_done=None if deferred_finish else lambda result: self._sessions.finish(user_id, session_id, result),
             on_pause=lambda: self._sessions.apply_event(user_id, session_id, SessionEvent.PAUSE),
             on_resume=lambda: self._sessions.apply_event(user_id, session_id, SessionEvent.RESUME),
             check=self._deadline(user_id, session_id),
             paused=paused,
         )
 
-    def restore(self, user_id: str, session_id: str, commands: Sequence[JournalEntry], until: int) -> SimulationHandle:
+    def restore(
+        self,
+        user_id: str,
+        session_id: str,
+        commands: Sequence[JournalEntry],
+        until: int,
+        *,
+        deferred_finish: bool = False,
+    ) -> SimulationHandle:
         """Rebuild a PAUSED session's simulation from its journal; the handle stands at tick `until`, paused.
 
         Each ``batch`` entry's orders are submitted, and each ``cancel`` applied, at
@@ -173,7 +188,7 @@ class SimulationService:
                 with contextlib.suppress(SimutradorError):
                     simulator.cancel(str(entry.body["order_id"]))
         _advance_to(simulator, until)
-        return self._handle(user_id, session_id, simulator, paused=True)
+        return self._handle(user_id, session_id, simulator, paused=True, deferred_finish=deferred_finish)
 
     def fail(self, user_id: str, session_id: str, exc: BaseException) -> None:
         """Mark a started session ERROR with `exc`'s summary (a driver outside `run` gave up on it)."""

@@ -45,7 +45,11 @@ class SessionStore(Protocol):
         ...
 
     def save_result(self, user_id: str, session_id: str, result: SimulationResult) -> None:
-        """Keep the result of a session's simulation."""
+        """Keep the result of a session's simulation.
+
+        The one call the manager makes outside its lock (a long run's result takes a
+        while to write): a store makes it safe against its other calls by itself.
+        """
         ...
 
     def get_result(self, user_id: str, session_id: str) -> SimulationResult | None:

@@ -18,7 +18,7 @@ from simutrador_cli.examples.sma_crossover import make_strategy
 from simutrador_ws.client import ClientConnectionError, SessionClient, SessionClientSettings, SyncSessionClient
 from simutrador_ws.remote import RemoteDriver, RemoteSimulation
 
-from simutrador import Engine, EngineSettings, Plan, SimutradorError
+from simutrador import Engine, EngineSettings, ErrorCode, Plan, SimutradorError
 from tests.ws.harness import fast_settings, running_server
 from tests.ws.strategies import Busy
 from tests.ws.thread_server import server_in_thread
@@ -441,3 +441,21 @@ def test_a_dropped_connection_mid_run_is_resumed_by_the_client_itself() -> None:
     result = trio.run(main)
     assert result.digest == expected.digest
     assert strategy.seen == reference.seen
+
+
+def test_a_result_the_server_cannot_record_is_an_error_not_a_completion(monkeypatch: pytest.MonkeyPatch) -> None:
+    fields = {"symbols": ["AAPL"], "start_date": "2023-01-01", "end_date": "2023-01-31", "initial_capital": "10000"}
+    engine = Engine(EngineSettings(default_plan=Plan.PROFESSIONAL))
+    recorded: list[str] = []
+
+    def full_disk(user_id: str, session_id: str, result: Any) -> None:
+        recorded.append(session_id)
+        raise SimutradorError(ErrorCode.STORAGE_FAILED, "the disk is full")
+
+    monkeypatch.setattr(engine, "finish_simulation", full_disk)
+    with server_in_thread(engine) as harness, SyncSessionClient(harness.url, harness.token()) as client:
+        session = client.create_session(**fields)
+        with pytest.raises(SimutradorError) as failed:
+            client.run_simulation(session.session_id, lambda ctx, tick: None)
+    assert failed.value.code is ErrorCode.STORAGE_FAILED
+    assert recorded == [session.session_id]
