@@ -41,7 +41,7 @@ from typing import Final
 
 from simutrador.errors import ErrorCode, SimutradorError
 
-if sys.platform != "win32":
+if sys.platform != "win32":  # pragma: no branch - one platform per run
     import fcntl
 
 __all__ = [
@@ -239,11 +239,6 @@ class StoreLock:
         self.lock_file = lock_file
         """The sidecar file locked."""
 
-    @property
-    def held(self) -> bool:
-        """Whether this process still holds the lock."""
-        return self._descriptor >= 0
-
     def release(self) -> None:
         """Let another process take the store. Idempotent."""
         descriptor, self._descriptor = self._descriptor, -1
@@ -377,10 +372,16 @@ def _prepare(connection: sqlite3.Connection, path: str, synchronous: str, *, wri
         elif writable:
             _check_writable(connection)
     except sqlite3.Error as exc:
-        if exc.sqlite_errorname.startswith("SQLITE_READONLY"):
-            why = "this process may not write it, or its folder (SQLite keeps its -wal and -shm files there)"
-            raise unusable(path, f"it is read-only: {why} ({exc})") from None
-        raise unusable(path, f"it cannot be read or written ({exc})") from None
+        raise _failed_to_open(path, exc, "it cannot be read or written") from None
+
+
+def _failed_to_open(path: str, exc: sqlite3.Error, why: str) -> SimutradorError:
+    """`unusable` for a SQLite error while opening; a read-only file or folder says so."""
+    if exc.sqlite_errorname.startswith("SQLITE_READONLY"):
+        why = (
+            "it is read-only: this process may not write it, or its folder (SQLite keeps its -wal and -shm files there)"
+        )
+    return unusable(path, f"{why} ({exc})")
 
 
 def _check_writable(connection: sqlite3.Connection) -> None:
@@ -403,8 +404,8 @@ def _read_version(connection: sqlite3.Connection, path: str) -> int:
         version = int(connection.execute("PRAGMA user_version").fetchone()[0])
         application = int(connection.execute("PRAGMA application_id").fetchone()[0])
         objects = int(connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
-    except sqlite3.DatabaseError as exc:
-        raise unusable(path, f"it is not a SQLite database, or it is damaged ({exc})") from None
+    except sqlite3.DatabaseError as exc:  # opening the WAL of a file in a read-only folder fails here
+        raise _failed_to_open(path, exc, "it is not a SQLite database, or it is damaged") from None
     if application != APPLICATION_ID and (application != 0 or objects or version):
         raise unusable(path, "it is a SQLite database of another program, not a SimuTrador session store")
     _check_not_newer(path, version)
@@ -450,5 +451,5 @@ def unusable(path: str, why: str) -> SimutradorError:
     )
 
 
-if sys.platform != "win32":
+if sys.platform != "win32":  # pragma: no branch - one platform per run
     os.register_at_fork(after_in_child=_forget_inherited_locks)
