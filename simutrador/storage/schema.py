@@ -160,8 +160,8 @@ def check_file(path: str) -> None:
 
     A missing or empty file is fine (SQLite makes the database in it). Anything else
     must be a regular file starting with `SQLITE_HEADER` and at least one page long
-    (SQLite itself treats a file shorter than a page as an empty database and would
-    write its own over a small file of any kind), whose header names no other
+    (SQLite alone writes a database over some files that are not one: it takes a
+    one-byte file for an empty database), whose header names no other
     program (``application_id``; a SimuTrador file whose creation is still in its WAL
     says 0, which `open_database` checks again once SQLite has read the WAL).
 
