@@ -85,7 +85,9 @@ class Sizes:
 
     Attributes:
         ticks: Ticks of each lockstep run over the wire.
-        rounds: Rounds of the over-the-wire loads (each store once per round, in turn).
+        rounds: Rounds of the lockstep runs (each store once per round, in turn): many short
+            rounds make the median ratio robust to a shared machine's bursts.
+        create_rounds: Rounds of the create_session loads.
         create_clients: Client counts of the create_session loads.
         create_warmup: Seconds of each create_session turn not counted.
         create_window: Seconds of each create_session turn counted.
@@ -99,6 +101,7 @@ class Sizes:
 
     ticks: int
     rounds: int
+    create_rounds: int
     create_clients: tuple[int, ...]
     create_warmup: float
     create_window: float
@@ -111,8 +114,9 @@ class Sizes:
 
 
 QUICK: Final = Sizes(
-    ticks=300,
-    rounds=3,
+    ticks=250,
+    rounds=4,
+    create_rounds=2,
     create_clients=(1,),
     create_warmup=0.1,
     create_window=0.4,
@@ -126,8 +130,9 @@ QUICK: Final = Sizes(
 """A few seconds: 20,000-bar recovery, 1,000 sessions."""
 
 FULL: Final = Sizes(
-    ticks=4_000,
-    rounds=4,
+    ticks=1_500,
+    rounds=12,
+    create_rounds=4,
     create_clients=(1, 100),
     create_warmup=0.5,
     create_window=2.0,
@@ -575,6 +580,7 @@ def measure(sizes: Sizes, progress: Callable[[str], None]) -> list[Result]:
     wire_sizes = durable_remote.WireSizes(
         ticks=sizes.ticks,
         rounds=sizes.rounds,
+        create_rounds=sizes.create_rounds,
         create_clients=sizes.create_clients,
         warmup=sizes.create_warmup,
         window=sizes.create_window,

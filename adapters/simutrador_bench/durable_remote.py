@@ -325,7 +325,8 @@ class WireSizes:
 
     Attributes:
         ticks: Ticks of each lockstep run.
-        rounds: Rounds of the lockstep runs, and of the create_session loads.
+        rounds: Rounds of the lockstep runs.
+        create_rounds: Rounds of the create_session loads.
         create_clients: Client counts of the create_session loads (1 gives latencies, more a rate).
         warmup: Seconds of each create_session turn not counted.
         window: Seconds of each create_session turn counted.
@@ -334,6 +335,7 @@ class WireSizes:
 
     ticks: int
     rounds: int
+    create_rounds: int
     create_clients: tuple[int, ...]
     warmup: float
     window: float
@@ -356,12 +358,14 @@ def measure(sizes: WireSizes, folder: Path, progress: Callable[[str], None]) -> 
         runs = trio.run(lambda: lockstep(servers, sizes.ticks, rounds=sizes.rounds, time_limit=limit))
         results = lockstep_results(runs)
         for clients in sizes.create_clients:
-            progress(f"create_session, {clients:,} client(s) each, memory and SQLite in turn, {sizes.rounds} rounds")
+            progress(
+                f"create_session, {clients:,} client(s) each, memory and SQLite in turn, {sizes.create_rounds} rounds"
+            )
             load = partial(
                 wire.alternating_round_trips,
                 [memory, durable],
                 clients,
-                rounds=sizes.rounds,
+                rounds=sizes.create_rounds,
                 warmup=sizes.warmup,
                 window=sizes.window,
                 time_limit=limit,

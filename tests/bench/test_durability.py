@@ -22,6 +22,7 @@ pytestmark = pytest.mark.anyio
 TINY_SIZES = durability.Sizes(
     ticks=40,
     rounds=2,
+    create_rounds=2,
     create_clients=(1, 100),
     create_warmup=0.05,
     create_window=0.2,
