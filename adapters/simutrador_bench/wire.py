@@ -34,6 +34,7 @@ import trio_websocket
 from simutrador_ws.auth import generate_secret, issue_token
 from simutrador_ws.envelope import decode, encode_message
 from simutrador_ws.settings import AuthSettings
+from wsproto.utilities import LocalProtocolError
 
 from simutrador import Plan, SimutradorError
 from simutrador_bench.serverproc import MEMORY, SECRET_VARIABLE
@@ -199,7 +200,8 @@ async def _connect(url: str) -> AsyncIterator[trio_websocket.WebSocketConnection
 
     trio-websocket leaves the socket of a refused or cancelled handshake open; a load
     generator opening thousands of connections, and cancelling them at its time limit,
-    must not leak them. A body that ends normally closes the WebSocket politely first.
+    must not leak them. A body that ends normally closes the WebSocket politely first
+    (a ping arriving meanwhile is not an error).
     """
     target = urlsplit(url)
     stream = await trio.open_tcp_stream(target.hostname or "127.0.0.1", target.port or 80)
@@ -214,6 +216,10 @@ async def _connect(url: str) -> AsyncIterator[trio_websocket.WebSocketConnection
                     await ws.aclose()
             finally:
                 nursery.cancel_scope.cancel()
+    except* LocalProtocolError:
+        # trio-websocket's reader answers a ping that arrives while the connection closes,
+        # which wsproto refuses (the server pings connections idle for 20 s): it was closing anyway
+        pass
     finally:
         await trio.aclose_forcefully(stream)
 

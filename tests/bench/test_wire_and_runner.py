@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import attrs
@@ -16,6 +17,8 @@ from click.testing import CliRunner
 from simutrador_bench import runner, wire
 from simutrador_bench.serverproc import raise_open_files_limit
 from simutrador_cli.main import cli
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, CloseConnection, Request
 
 pytestmark = pytest.mark.anyio
 
@@ -267,3 +270,28 @@ def test_cli_bench_refuses_bad_options(tmp_path: Path) -> None:
     bad = cli_runner.invoke(cli, ["bench", "--compare", str(junk)])
     assert bad.exit_code == 2
     assert "Expecting property name" in bad.output
+
+
+async def _ping_while_closing(stream: trio.SocketStream) -> None:
+    """A WebSocket server that answers the client's close with a ping first (as a heartbeat racing the close)."""
+    connection = WSConnection(ConnectionType.SERVER)
+    async with stream:
+        while data := await stream.receive_some():
+            connection.receive_data(data)
+            for event in connection.events():
+                if isinstance(event, Request):
+                    await stream.send_all(connection.send(AcceptConnection()))
+                elif isinstance(event, CloseConnection):
+                    await stream.send_all(b"\x89\x04ping")  # an unmasked ping frame with a 4-byte payload
+                    await stream.send_all(connection.send(event.response()))
+                    return
+
+
+async def test_a_ping_arriving_while_the_client_closes_is_not_an_error() -> None:
+    async with trio.open_nursery() as nursery:
+        (listener,) = await nursery.start(partial(trio.serve_tcp, _ping_while_closing, 0, host="127.0.0.1"))
+        port = listener.socket.getsockname()[1]
+        with trio.fail_after(10):
+            async with wire._connect(f"ws://127.0.0.1:{port}/ws?token=x") as ws:
+                assert not ws.closed
+        nursery.cancel_scope.cancel()
