@@ -99,14 +99,24 @@ def _session(body: str) -> Session:
     return session_from_wire(json.loads(body))
 
 
-def _release(connection: sqlite3.Connection, file: tuple[int, int] | None, lock: StoreLock | None) -> None:
-    """Close the connection, then let another process take the file (also when a store is dropped unclosed)."""
-    try:
-        connection.close()
-    finally:
-        file_released(file)
-        if lock is not None:
-            lock.release()
+def _release(
+    connection: sqlite3.Connection,
+    file: tuple[int, int] | None,
+    lock: StoreLock | None,
+    guard: threading.RLock | None = None,
+) -> None:
+    """Close the connection, then let another process take the file (also when a store is dropped unclosed).
+
+    Under the store's `guard`: at interpreter exit a thread (a journal writer) may still be
+    in a transaction; it is let finish first.
+    """
+    with guard or contextlib.nullcontext():
+        try:
+            connection.close()
+        finally:
+            file_released(file)
+            if lock is not None:
+                lock.release()
 
 
 class SqliteStore:
@@ -182,7 +192,7 @@ class SqliteStore:
                 owner.release()
             raise
         self._connection: sqlite3.Connection | None = connection
-        self._release = weakref.finalize(self, _release, connection, file, owner)
+        self._release = weakref.finalize(self, _release, connection, file, owner, self._lock)
         self._interrupted: set[tuple[str, str]] = {(str(u), str(s)) for u, s in rows}
 
     @property
