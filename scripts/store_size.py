@@ -20,14 +20,14 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from simutrador_bench.durability import PER_USER, STORE_SESSION, file_size, store_size
 
 from simutrador import Engine, SqliteStore
 from simutrador.testing import ManualClock, SequentialIds
 
-SPY = {"symbols": "SPY", "start": "2024-03-01", "end": "2024-03-28", "capital": 10_000}
-PER_USER = 5
+SPY = STORE_SESSION
 
 
 def say(line: str) -> None:
@@ -38,7 +38,7 @@ def say(line: str) -> None:
 
 def size(path: Path) -> int:
     """The database file and its WAL, in bytes."""
-    return sum(p.stat().st_size for p in path.parent.iterdir() if p.name in (path.name, f"{path.name}-wal"))
+    return file_size(path)
 
 
 def mib(count: int) -> str:
@@ -47,26 +47,14 @@ def mib(count: int) -> str:
 
 
 def all_at_once(path: Path, count: int) -> None:
-    """Create `count` sessions, delete half, expire the rest."""
-    clock = ManualClock()
-    with SqliteStore(path) as store:
-        engine = Engine(clock=clock, id_factory=SequentialIds(), store=store)
-        started = time.perf_counter()
-        made = [engine.create_session(f"user-{n // PER_USER}", **SPY) for n in range(count)]
-        created = time.perf_counter() - started
-        say(f"{count:,} sessions created in {created:.1f} s ({count / created:,.0f}/s): {mib(size(path))}")
-        started = time.perf_counter()
-        for session in made[::2]:
-            engine.delete_session(session.user_id, session.session_id)
-        deleted = time.perf_counter() - started
-        say(f"{len(made[::2]):,} deleted one by one in {deleted:.1f} s: {mib(size(path))}")
-        clock.advance(minutes=61)
-        started = time.perf_counter()
-        expired = engine.cleanup_expired_sessions()
-        swept = time.perf_counter() - started
-        say(f"{expired:,} expired and removed by one cleanup in {swept:.1f} s: {mib(size(path))}")
-        assert len(store) == 0
-    say(f"after closing (WAL checkpointed into the file): {size(path):,} bytes")
+    """Create `count` sessions, delete half, expire the rest (``simutrador bench --only durability`` does the same)."""
+    figures = store_size(path, count)
+    rate = count / figures.create_seconds
+    say(f"{count:,} sessions created in {figures.create_seconds:.1f} s ({rate:,.0f}/s): {mib(figures.largest)}")
+    say(f"{count - count // 2:,} deleted one by one in {figures.delete_seconds:.1f} s: {mib(figures.half)}")
+    say(f"{count // 2:,} expired and removed by one cleanup in {figures.cleanup_seconds:.1f} s: {mib(figures.empty)}")
+    assert figures.left == 0
+    say(f"after closing (WAL checkpointed into the file): {figures.closed:,} bytes")
 
 
 def churn(path: Path, count: int, rounds: int = 10) -> None:
