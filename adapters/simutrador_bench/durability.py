@@ -562,6 +562,7 @@ def _size_results(sizes: Sizes, folder: Path, progress: Callable[[str], None]) -
         Result(
             key="durable.store.largest",
             value=size.largest / 2**20,
+            note=short,
             extra={**context, "bytes": size.largest, "bytes_per_session": size.largest / size.sessions},
         ),
         Result(
@@ -571,7 +572,7 @@ def _size_results(sizes: Sizes, folder: Path, progress: Callable[[str], None]) -
             note=note,
             extra={"bytes": size.empty},
         ),
-        Result(key="durable.store.closed", value=size.closed, note=note),
+        Result(key="durable.store.closed", value=size.closed, note=short),
     ]
 
 
