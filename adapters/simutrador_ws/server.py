@@ -406,8 +406,9 @@ class SimutradorServer:
         token = trio.lowlevel.current_trio_token()
 
         def committed(ticket: int, error: SimutradorError | None) -> None:
+            # queued on the event loop without waiting for it: the writer goes on to the next group
             with contextlib.suppress(trio.RunFinishedError):
-                trio.from_thread.run_sync(self._journal_committed, ticket, error, trio_token=token)
+                token.run_sync_soon(self._journal_committed, ticket, error)
 
         self.journal = JournalWriter(store, committed)
 

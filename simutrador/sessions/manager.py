@@ -219,7 +219,7 @@ class SessionManager:
         return sum(1 for s in self._store.sessions_of(user_id) if s.state in LIVE_STATES)
 
     def _check_hourly(self, user_id: str, now: datetime, limits: EffectiveLimits, per_hour: int) -> None:
-        window = self._store.creations_since(user_id, now - _HOUR)
+        window = self._store.creations_since(user_id, now - _HOUR, per_hour)
         if len(window) < per_hour:
             return
         retry_after = window[0] + _HOUR - now

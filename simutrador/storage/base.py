@@ -77,8 +77,12 @@ class SessionStore(Protocol):
         """Remember that `user_id` created a session at `when`."""
         ...
 
-    def creations_since(self, user_id: str, cutoff: datetime) -> Sequence[datetime]:
-        """`user_id`'s creation times after `cutoff`, oldest first (older ones may be forgotten)."""
+    def creations_since(self, user_id: str, cutoff: datetime, limit: int | None = None) -> Sequence[datetime]:
+        """`user_id`'s creation times after `cutoff`, oldest first (older ones may be forgotten).
+
+        With `limit`, a store may stop after the oldest `limit` (the hourly check needs
+        no more; a file-backed store then reads no more rows).
+        """
         ...
 
     def forget_creations_before(self, cutoff: datetime) -> None:

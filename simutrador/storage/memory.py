@@ -145,8 +145,8 @@ class MemoryStore:
         window.append(when)
         self._created[user_id] = window
 
-    def creations_since(self, user_id: str, cutoff: datetime) -> Sequence[datetime]:
-        """Creation times after `cutoff`, oldest first; older ones are dropped."""
+    def creations_since(self, user_id: str, cutoff: datetime, limit: int | None = None) -> Sequence[datetime]:
+        """Creation times after `cutoff`, oldest first; older ones are dropped (`limit` is free here: all are kept)."""
         window = self._created.get(user_id)
         if window is None:
             return ()

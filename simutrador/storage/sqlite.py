@@ -321,12 +321,12 @@ class SqliteStore:
         with self._writing() as db:
             db.execute("INSERT INTO creations (user_id, created_at) VALUES (?, ?)", (user_id, _micros(when)))
 
-    def creations_since(self, user_id: str, cutoff: datetime) -> Sequence[datetime]:
-        """`user_id`'s creation times after `cutoff`, oldest first."""
+    def creations_since(self, user_id: str, cutoff: datetime, limit: int | None = None) -> Sequence[datetime]:
+        """`user_id`'s creation times after `cutoff`, oldest first (at most `limit`)."""
         with self._reading() as db:
             rows = db.execute(
-                "SELECT created_at FROM creations WHERE user_id = ? AND created_at > ? ORDER BY created_at",
-                (user_id, _micros(cutoff)),
+                "SELECT created_at FROM creations WHERE user_id = ? AND created_at > ? ORDER BY created_at LIMIT ?",
+                (user_id, _micros(cutoff), -1 if limit is None else limit),
             ).fetchall()
         return [_moment(micros) for (micros,) in rows]
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -490,3 +490,15 @@ def test_engine_threads_share_one_store(path: Path, clock: ManualClock) -> None:
         kept = list(pool.map(churn, users))
         assert len(store) == sum(kept) == 80
         assert all(len(engine.list_sessions(u)) == 10 for u in users)
+
+
+def test_creations_since_reads_no_more_than_the_limit(path: Path) -> None:
+    with SqliteStore(path) as store:
+        start = datetime(2025, 1, 1, tzinfo=UTC)
+        for minute in range(5):
+            store.record_creation("alice", start + timedelta(minutes=minute))
+        assert list(store.creations_since("alice", start - timedelta(seconds=1), 2)) == [
+            start,
+            start + timedelta(minutes=1),
+        ]
+        assert len(store.creations_since("alice", start - timedelta(seconds=1))) == 5

@@ -161,6 +161,7 @@ def test_creation_windows(store: SessionStore) -> None:
     ]  # oldest first
     assert list(store.creations_since("alice", T0)) == [T0 + timedelta(minutes=10), T0 + timedelta(minutes=20)]
     assert list(store.creations_since("bob", T0)) == [T0 + timedelta(minutes=5)]
+    assert list(store.creations_since("alice", T0, 1))[:1] == [T0 + timedelta(minutes=10)]  # the oldest first
     assert list(store.creations_since("carol", T0)) == []
     store.forget_creations_before(T0 + timedelta(minutes=15))  # older times may go; later ones stay
     assert list(store.creations_since("alice", T0 + timedelta(minutes=15))) == [T0 + timedelta(minutes=20)]
