@@ -10,13 +10,7 @@ embedded run.
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +19,7 @@ from typing import Any
 import pytest
 import trio
 from simutrador_bench import faults
-from simutrador_ws.auth import AuthSettings, issue_token
+from simutrador_bench.faults import Server, free_port, token
 from simutrador_ws.client import SessionClient, SessionClientSettings
 from simutrador_ws.remote import ClientConnectionError, RemoteDriver, run_remote_strategy
 
@@ -34,7 +28,6 @@ from tests.ws.strategies import Busy
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 
-SECRET = "durability-secret-" + "k" * 40
 FIELDS: dict[str, Any] = {
     "symbols": ["AAPL", "MSFT"],
     "start_date": "2023-01-01",
@@ -46,70 +39,6 @@ FIELDS: dict[str, Any] = {
 SETTINGS = SessionClientSettings(reconnect_attempts=12, retry_backoff_seconds=0.1, max_backoff_seconds=1.0)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Server:
-    """``simutrador serve`` in its own process on a fixed port and store; `kill` and `start` it at will."""
-
-    def __init__(self, store: Path, port: int) -> None:
-        self.store, self.port = store, port
-        self.process: subprocess.Popen[str] | None = None
-        self.starts = 0
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/simulate"
-
-    def start(self) -> None:
-        found = shutil.which("simutrador", path=str(Path(sys.executable).parent))
-        assert found is not None
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("SIMUTRADOR_")}
-        environment["SIMUTRADOR_JWT_SECRET"] = SECRET
-        self.process = subprocess.Popen(
-            [found, "serve", "--port", str(self.port), "--no-http", "--store", str(self.store)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=environment,
-        )
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if "Press Ctrl+C" in line:
-                self.starts += 1
-                return
-            assert line, "the server exited before it was ready"
-        raise AssertionError("the server did not start in 30 s")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-        self._close_pipe()
-
-    def _close_pipe(self) -> None:
-        if self.process is not None and self.process.stdout is not None:
-            self.process.stdout.close()
-
-    def restart(self) -> None:
-        self.kill()
-        self.start()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._close_pipe()
-
-
 @contextmanager
 def served(tmp_path: Path) -> Iterator[Server]:
     server = Server(tmp_path / "store.db", free_port())
@@ -118,10 +47,6 @@ def served(tmp_path: Path) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
-
-
-def token() -> str:
-    return issue_token(AuthSettings(jwt_secret=SECRET), "alice", plan=Plan.PROFESSIONAL)
 
 
 def embedded(strategy: Busy) -> Any:
